@@ -1,0 +1,163 @@
+/*
+ * Elementwise binary ops with numpy broadcasting.
+ *
+ * Both operands are viewed as 4-dimensional by padding their shapes with leading ones. A
+ * stretched dimension gets stride 0, so walking the output in order visits each operand's
+ * element that produced it. The backward walk uses the same strides to accumulate, which sums
+ * a broadcast operand's gradient over exactly the dimensions it was stretched along.
+ */
+#include "tg_op.h"
+#include "tg_ops.h"
+
+typedef struct binary_rule {
+    const char *name;
+    double (*f)(double a, double b);
+    double (*da)(double a, double b, double y); /* dy/da */
+    double (*db)(double a, double b, double y); /* dy/db */
+} binary_rule;
+
+typedef struct layout {
+    int64_t shape[TG_MAX_DIMS];
+    int64_t stride[2][TG_MAX_DIMS]; /* per operand, 0 along stretched dimensions */
+} layout;
+
+typedef struct cursor {
+    int64_t index[TG_MAX_DIMS];
+    int64_t offset[2];
+} cursor;
+
+static void padded_shape(const tg_tensor *t, int64_t *shape)
+{
+    int pad = TG_MAX_DIMS - t->ndim;
+    for (int d = 0; d < TG_MAX_DIMS; d++)
+        shape[d] = d < pad ? 1 : t->shape[d - pad];
+}
+
+static void operand_strides(const int64_t *shape, const int64_t *out, int64_t *stride)
+{
+    int64_t step = 1;
+    for (int d = TG_MAX_DIMS - 1; d >= 0; d--) {
+        stride[d] = shape[d] == 1 && out[d] != 1 ? 0 : step;
+        step *= shape[d];
+    }
+}
+
+static bool broadcast_layout(tg_tape *tape, const char *op, const tg_tensor *a,
+                             const tg_tensor *b, layout *l, int *ndim)
+{
+    int64_t sa[TG_MAX_DIMS], sb[TG_MAX_DIMS];
+    padded_shape(a, sa);
+    padded_shape(b, sb);
+
+    for (int d = 0; d < TG_MAX_DIMS; d++) {
+        if (sa[d] != sb[d] && sa[d] != 1 && sb[d] != 1) {
+            char x[64], y[64];
+            tg_op_fail(tape, "%s: shapes %s and %s do not broadcast (sizes %lld and %lld "
+                             "differ and neither is 1)", op, tg_shape_str(a, x, sizeof x),
+                       tg_shape_str(b, y, sizeof y), (long long)sa[d], (long long)sb[d]);
+            return false;
+        }
+        l->shape[d] = sa[d] == 1 ? sb[d] : sa[d];
+    }
+    operand_strides(sa, l->shape, l->stride[0]);
+    operand_strides(sb, l->shape, l->stride[1]);
+    *ndim = a->ndim > b->ndim ? a->ndim : b->ndim;
+    return true;
+}
+
+/* Moves to the next output element in row-major order, updating both operands' offsets. */
+static void advance(const layout *l, cursor *c)
+{
+    for (int d = TG_MAX_DIMS - 1; d >= 0; d--) {
+        c->offset[0] += l->stride[0][d];
+        c->offset[1] += l->stride[1][d];
+        if (++c->index[d] < l->shape[d])
+            return;
+        c->offset[0] -= l->stride[0][d] * l->shape[d];
+        c->offset[1] -= l->stride[1][d] * l->shape[d];
+        c->index[d] = 0;
+    }
+}
+
+static void binary_backward(tg_tape *tape, const tg_node *node)
+{
+    const binary_rule *rule = node->rule;
+    const layout *l = node->saved;
+    tg_tensor *a = node->in[0], *b = node->in[1], *y = node->out;
+    void *ga = tg_op_grad(tape, a);
+    void *gb = tg_op_grad(tape, b);
+    tg_dtype dt = y->dtype;
+
+    cursor c = {0};
+    for (int64_t i = 0; i < y->size; i++, advance(l, &c)) {
+        double g = tg_load(dt, y->grad, i);
+        double av = tg_load(dt, a->data, c.offset[0]);
+        double bv = tg_load(dt, b->data, c.offset[1]);
+        double yv = tg_load(dt, y->data, i);
+        if (ga)
+            tg_accumulate(dt, ga, c.offset[0], g * rule->da(av, bv, yv));
+        if (gb)
+            tg_accumulate(dt, gb, c.offset[1], g * rule->db(av, bv, yv));
+    }
+}
+
+static tg_tensor *binary_apply(tg_tape *tape, const binary_rule *rule, tg_tensor *a,
+                               tg_tensor *b)
+{
+    tg_tensor *in[2] = {a, b};
+    if (!tg_op_inputs_present(tape, 2, in) || !tg_op_check_dtypes(tape, rule->name, 2, in))
+        return NULL;
+
+    layout *l = tg_op_alloc(tape, sizeof *l);
+    int ndim;
+    if (!l || !broadcast_layout(tape, rule->name, a, b, l, &ndim))
+        return NULL;
+    tg_tensor *y = tg_op_output(tape, a->dtype, ndim, l->shape + TG_MAX_DIMS - ndim, 2, in);
+    if (!y)
+        return NULL;
+
+    cursor c = {0};
+    for (int64_t i = 0; i < y->size; i++, advance(l, &c)) {
+        double av = tg_load(a->dtype, a->data, c.offset[0]);
+        double bv = tg_load(b->dtype, b->data, c.offset[1]);
+        tg_store(y->dtype, y->data, i, rule->f(av, bv));
+    }
+
+    tg_node *node = tg_op_record(tape, rule->name, binary_backward, y, 2, in);
+    if (node) {
+        node->rule = rule;
+        node->saved = l;
+    }
+    return y;
+}
+
+/* add: y = a + b; the backward passes g to both operands. */
+static double add_f(double a, double b) { return a + b; }
+static double one(double a, double b, double y) { return 1; }
+static const binary_rule add_rule = {"add", add_f, one, one};
+
+/* sub: y = a - b; the backward passes +g to a and -g to b. */
+static double sub_f(double a, double b) { return a - b; }
+static double sub_db(double a, double b, double y) { return -1; }
+static const binary_rule sub_rule = {"sub", sub_f, one, sub_db};
+
+/* mul: y = a * b; the backward passes g * b to a and g * a to b. */
+static double mul_f(double a, double b) { return a * b; }
+static double mul_da(double a, double b, double y) { return b; }
+static double mul_db(double a, double b, double y) { return a; }
+static const binary_rule mul_rule = {"mul", mul_f, mul_da, mul_db};
+
+tg_tensor *tg_add(tg_tape *tape, tg_tensor *a, tg_tensor *b)
+{
+    return binary_apply(tape, &add_rule, a, b);
+}
+
+tg_tensor *tg_sub(tg_tape *tape, tg_tensor *a, tg_tensor *b)
+{
+    return binary_apply(tape, &sub_rule, a, b);
+}
+
+tg_tensor *tg_mul(tg_tape *tape, tg_tensor *a, tg_tensor *b)
+{
+    return binary_apply(tape, &mul_rule, a, b);
+}
