@@ -24,6 +24,7 @@ struct tg_tape {
     tg_node *nodes; /* stb_ds array */
     chunk *chunks;  /* stb_ds array */
     bool backward_done;
+    bool grad_enabled;
     char error[512];
     tg_log_fn log;
     void *log_user;
@@ -51,6 +52,7 @@ tg_tape *tg_tape_new(void)
         tg_set_last_error("tg_tape_new: out of memory");
         return NULL;
     }
+    tape->grad_enabled = true;
     return tape;
 }
 
@@ -100,6 +102,13 @@ void tg_tape_set_log(tg_tape *tape, tg_log_fn log, void *user)
 {
     tape->log = log;
     tape->log_user = user;
+}
+
+bool tg_tape_set_grad_enabled(tg_tape *tape, bool enabled)
+{
+    bool was = tape->grad_enabled;
+    tape->grad_enabled = enabled;
+    return was;
 }
 
 size_t tg_tape_node_count(const tg_tape *tape)
@@ -195,7 +204,7 @@ tg_tensor *tg_op_output(tg_tape *tape, tg_dtype dtype, int ndim, const int64_t *
     tg_tensor_init(t, dtype, ndim, shape, size);
     t->data = data;
     t->tape = tape;
-    t->requires_grad = any_requires_grad(n, inputs);
+    t->requires_grad = tape->grad_enabled && any_requires_grad(n, inputs);
     return t;
 }
 

@@ -42,6 +42,12 @@ void tg_tape_set_log(tg_tape *tape, tg_log_fn log, void *user);
  */
 bool tg_backward(tg_tape *tape, tg_tensor *root, const tg_tensor *upstream);
 
+/*
+ * With gradients disabled, ops compute their outputs but record nothing and save nothing for
+ * backward, as for evaluation. Returns the previous setting, so a scope can restore it.
+ */
+bool tg_tape_set_grad_enabled(tg_tape *tape, bool enabled);
+
 /* Number of recorded nodes, and bytes of memory the tape holds; for tests and benchmarks. */
 size_t tg_tape_node_count(const tg_tape *tape);
 size_t tg_tape_capacity(const tg_tape *tape);
