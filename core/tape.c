@@ -262,6 +262,10 @@ bool tg_backward(tg_tape *tape, tg_tensor *root, const tg_tensor *upstream)
         return false;
     if (!root)
         return tg_op_fail(tape, "backward: the root is NULL");
+    /* Seeding a foreign root would put its gradient in this tape's memory. */
+    if (root->tape && root->tape != tape)
+        return tg_op_fail(tape, "backward: the root belongs to another tape; run backward on "
+                                "the tape that recorded it");
     if (!root->requires_grad)
         return tg_op_fail(tape, "backward: the root does not depend on any tensor that "
                                 "requires a gradient");

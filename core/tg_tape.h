@@ -38,7 +38,7 @@ void tg_tape_set_log(tg_tape *tape, tg_log_fn log, void *user);
  * Backpropagates from `root`. With `upstream` NULL the root must have one element and its
  * gradient is taken as 1; otherwise `upstream` gives the root's gradient and must match its
  * dtype and shape. Returns false (with a message on the tape) if the tape holds an error, if
- * the root needs no gradient, or if `upstream` does not fit.
+ * the root needs no gradient or was recorded on another tape, or if `upstream` does not fit.
  */
 bool tg_backward(tg_tape *tape, tg_tensor *root, const tg_tensor *upstream);
 
