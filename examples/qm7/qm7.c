@@ -1,0 +1,438 @@
+/*
+ * qm7: trains Montavon et al.'s multilayer perceptron on QM7 and reports its error.
+ *
+ * The network, for nin binarized input features (about 2,095):
+ *     Linear(nin, 400) -> squash -> Linear(400, 100) -> squash -> Linear(100, 1)
+ * where Linear is the pre-bias layer Y = (X - A) W + B and squash(x) = 1.5 tanh(x / 1.5).
+ * Its output y predicts the atomization energy as y * std_T + mean_T (training statistics).
+ *
+ * Training draws minibatches of 25 molecules uniformly with replacement, builds their inputs
+ * with a fresh random realization each time, and takes an SGD step on
+ *     loss = 0.5 * sum(((Y - T) / std_T)^2)
+ * with every gradient from the tape. Each layer's learning rate is the schedule's times
+ * 1/sqrt(fan-in). The averaged weights are what is evaluated: a molecule's prediction is the
+ * mean over 10 random realizations of its input.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qm7_data.h"
+#include "qm7_features.h"
+#include "tg_nn.h"
+#include "tg_ops.h"
+#include "tg_optim.h"
+#include "tg_tape.h"
+
+enum { EVAL_REALIZATIONS = 10, EVAL_BATCH = 250 };
+
+/* Evaluation draws its realizations from a stream of its own, seeded from the run's seed. */
+static const uint64_t EVAL_STREAM = 0x243f6a8885a308d3u;
+
+typedef struct options {
+    const char *data_path;
+    int test_fold;
+    int64_t steps;
+    uint64_t seed;
+    int64_t eval_every;
+    int64_t batch;
+} options;
+
+typedef struct split {
+    int64_t *train, *test;
+    int64_t n_train, n_test;
+    double mean_t, std_t;
+} split;
+
+typedef struct errors {
+    double mae, rmse;
+} errors;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: qm7 [options]\n"
+            "  --data PATH        qm7.mat (default: $TG_QM7_PATH, else ./qm7.mat)\n"
+            "  --fold K           test fold, 0-4; the other four train (default 0)\n"
+            "  --steps N          training steps (default 20000; the paper used 1000000)\n"
+            "  --seed S           random seed (default 1234)\n"
+            "  --eval-every N     evaluate the test fold every N steps; 0: at the end only\n"
+            "                     (default 0)\n"
+            "  --batch B          minibatch size (default 25)\n"
+            "  --help             this text\n");
+}
+
+/* Parses a whole decimal integer in [lo, hi]; anything else is refused. */
+static bool parse_int(const char *flag, const char *text, int64_t lo, int64_t hi,
+                      int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = text ? strtoll(text, &end, 10) : 0;
+    if (!text || errno || end == text || *end || v < lo || v > hi) {
+        fprintf(stderr, "qm7: %s needs an integer from %" PRId64 " to %" PRId64 ", got '%s'\n",
+                flag, lo, hi, text ? text : "");
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static bool parse_options(int argc, char **argv, options *o)
+{
+    const char *env = getenv("TG_QM7_PATH");
+    *o = (options){env && *env ? env : "qm7.mat", 0, 20000, 1234, 0, 25};
+
+    for (int i = 1; i < argc; i++) {
+        const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
+        int64_t v = 0;
+        bool ok = true;
+        if (!strcmp(flag, "--help")) {
+            usage(stdout);
+            exit(0);
+        } else if (!strcmp(flag, "--data") && value) {
+            o->data_path = value;
+        } else if (!strcmp(flag, "--fold")) {
+            ok = parse_int(flag, value, 0, QM7_FOLDS - 1, &v) && (o->test_fold = (int)v, true);
+        } else if (!strcmp(flag, "--steps")) {
+            ok = parse_int(flag, value, 1, INT64_C(1000000000), &o->steps);
+        } else if (!strcmp(flag, "--seed")) {
+            ok = parse_int(flag, value, 0, INT64_MAX, &v) && (o->seed = (uint64_t)v, true);
+        } else if (!strcmp(flag, "--eval-every")) {
+            ok = parse_int(flag, value, 0, INT64_C(1000000000), &o->eval_every);
+        } else if (!strcmp(flag, "--batch")) {
+            ok = parse_int(flag, value, 1, 100000, &o->batch);
+        } else {
+            fprintf(stderr, "qm7: unknown option or missing value: %s\n", flag);
+            ok = false;
+        }
+        if (!ok)
+            return false;
+        i++;
+    }
+    return true;
+}
+
+/* The learning-rate schedule: short warm-up phases, then 0.01. */
+static double learning_rate(int64_t step)
+{
+    if (step <= 500)
+        return 0.001;
+    if (step <= 2500)
+        return 0.0025;
+    if (step <= 12500)
+        return 0.005;
+    return 0.01;
+}
+
+static bool make_split(const qm7_data *data, int test_fold, split *s)
+{
+    *s = (split){0};
+    s->train = qm7_training_indices(data, test_fold, &s->n_train);
+    s->n_test = data->fold_size;
+    s->test = malloc((size_t)s->n_test * sizeof *s->test);
+    if (!s->train || !s->test)
+        return false;
+    memcpy(s->test, data->P + test_fold * data->fold_size, (size_t)s->n_test * sizeof *s->test);
+
+    double sum = 0.0, sq = 0.0;
+    for (int64_t i = 0; i < s->n_train; i++)
+        sum += data->T[s->train[i]];
+    s->mean_t = sum / (double)s->n_train;
+    for (int64_t i = 0; i < s->n_train; i++) {
+        double d = data->T[s->train[i]] - s->mean_t;
+        sq += d * d;
+    }
+    s->std_t = sqrt(sq / (double)s->n_train);
+    return true;
+}
+
+static void free_split(split *s)
+{
+    free(s->train);
+    free(s->test);
+}
+
+static tg_sequential *make_network(int nin, tg_rng *rng)
+{
+    tg_sequential *net = tg_sequential_new();
+    if (!net || !tg_sequential_add_linear(net, TG_F32, nin, 400, rng) ||
+        !tg_sequential_add_squash(net) || !tg_sequential_add_linear(net, TG_F32, 400, 100, rng) ||
+        !tg_sequential_add_squash(net) || !tg_sequential_add_linear(net, TG_F32, 100, 1, rng)) {
+        tg_sequential_free(net);
+        return NULL;
+    }
+
+    /* A zero last layer starts every prediction at the training mean. */
+    tg_linear *last = tg_sequential_linear(net, 4);
+    memset(last->W->data, 0, (size_t)last->W->size * sizeof(float));
+
+    size_t count;
+    tg_param *params = tg_sequential_params(net, &count);
+    for (size_t i = 0; i < count; i++)
+        params[i].lr_scale = 1.0 / sqrt((double)params[i].tensor->shape[0]);
+    return net;
+}
+
+/* The energies predicted for `rows` of input, as y * std_T + mean_T. */
+static tg_tensor *predict(tg_tape *tape, tg_sequential *net, tg_tensor *x, tg_tensor *mean_t,
+                          double std_t)
+{
+    return tg_add(tape, tg_scale(tape, tg_sequential_forward(tape, net, x), std_t), mean_t);
+}
+
+/*
+ * Scores molecules idx[0..n) with the network as it stands. Each molecule's prediction is the
+ * mean over EVAL_REALIZATIONS realizations, drawn from a generator seeded the same way at
+ * every call so that evaluating does not disturb the training stream.
+ */
+static bool evaluate(tg_sequential *net, const qm7_features *f, const qm7_data *data,
+                     const int64_t *idx, int64_t n, const split *s, uint64_t seed, errors *out)
+{
+    tg_tape *tape = tg_tape_new();
+    tg_tensor *x = tg_tensor_new(TG_F32, 2, (int64_t[]){EVAL_BATCH, f->nfeatures});
+    tg_tensor *mean_t = tg_tensor_from(TG_F32, 1, (int64_t[]){1}, &s->mean_t);
+    double *sum = calloc((size_t)n, sizeof *sum);
+    bool ok = tape && x && mean_t && sum;
+    if (ok)
+        tg_tape_set_grad_enabled(tape, false);
+
+    tg_rng rng;
+    tg_rng_seed(&rng, seed ^ EVAL_STREAM);
+    for (int r = 0; r < EVAL_REALIZATIONS && ok; r++) {
+        for (int64_t start = 0; start < n && ok; start += EVAL_BATCH) {
+            /* The last batch may be short: a header over x's first rows shares its data. */
+            tg_tensor rows = *x;
+            rows.shape[0] = n - start < EVAL_BATCH ? n - start : EVAL_BATCH;
+            rows.size = rows.shape[0] * f->nfeatures;
+            qm7_features_make(f, data, idx + start, rows.shape[0], &rng, rows.data);
+
+            tg_tensor *y = predict(tape, net, &rows, mean_t, s->std_t);
+            if (!y) {
+                fprintf(stderr, "qm7: evaluation failed: %s\n", tg_tape_error(tape));
+                ok = false;
+            }
+            for (int64_t i = 0; i < rows.shape[0] && ok; i++)
+                sum[start + i] += tg_get(y, i);
+            tg_tape_reset(tape);
+        }
+    }
+
+    double abs_sum = 0.0, sq_sum = 0.0;
+    for (int64_t i = 0; i < n && ok; i++) {
+        double e = sum[i] / EVAL_REALIZATIONS - data->T[idx[i]];
+        abs_sum += fabs(e);
+        sq_sum += e * e;
+    }
+    *out = (errors){abs_sum / (double)n, sqrt(sq_sum / (double)n)};
+
+    free(sum);
+    tg_tensor_free(mean_t);
+    tg_tensor_free(x);
+    tg_tape_free(tape);
+    return ok;
+}
+
+typedef struct trainer {
+    tg_sequential *net;
+    tg_param *params;
+    size_t n_params;
+    tg_averager *avg;
+    tg_tape *tape;
+    tg_tensor *x, *t, *mean_t;
+    int64_t *batch; /* the minibatch's molecule indices */
+    tg_rng rng;
+} trainer;
+
+/* One SGD step on a fresh minibatch, then the averaging update. */
+static bool train_step(trainer *tr, const qm7_features *f, const qm7_data *data,
+                       const split *s, int64_t step, double *loss)
+{
+    tg_tape *tape = tr->tape;
+    int64_t rows = tr->x->shape[0];
+    for (int64_t i = 0; i < rows; i++) {
+        tr->batch[i] = s->train[tg_rng_below(&tr->rng, (uint64_t)s->n_train)];
+        tg_set(tr->t, i, data->T[tr->batch[i]]);
+    }
+    qm7_features_make(f, data, tr->batch, rows, &tr->rng, tr->x->data);
+
+    tg_tensor *y = predict(tape, tr->net, tr->x, tr->mean_t, s->std_t);
+    tg_tensor *residual = tg_scale(tape, tg_sub(tape, y, tr->t), 1.0 / s->std_t);
+    tg_tensor *l = tg_scale(tape, tg_sum(tape, tg_square(tape, residual)), 0.5);
+    tg_zero_grads(tr->params, tr->n_params);
+    if (!tg_backward(tape, l, NULL)) {
+        fprintf(stderr, "qm7: step %" PRId64 " failed: %s\n", step, tg_tape_error(tape));
+        return false;
+    }
+    *loss = tg_get(l, 0);
+
+    tg_sgd_step(tr->params, tr->n_params, learning_rate(step));
+    tg_averager_update(tr->avg, step);
+    tg_tape_reset(tape);
+    return true;
+}
+
+static bool trainer_init(trainer *tr, const options *o, int nin, const split *s)
+{
+    *tr = (trainer){0};
+    tg_rng_seed(&tr->rng, o->seed);
+    tr->net = make_network(nin, &tr->rng);
+    if (!tr->net)
+        return false;
+    tr->params = tg_sequential_params(tr->net, &tr->n_params);
+    tr->avg = tg_averager_new(tr->params, tr->n_params, 0.1);
+    tr->tape = tg_tape_new();
+    tr->x = tg_tensor_new(TG_F32, 2, (int64_t[]){o->batch, nin});
+    tr->t = tg_tensor_new(TG_F32, 2, (int64_t[]){o->batch, 1});
+    tr->mean_t = tg_tensor_from(TG_F32, 1, (int64_t[]){1}, &s->mean_t);
+    tr->batch = malloc((size_t)o->batch * sizeof *tr->batch);
+    return tr->avg && tr->tape && tr->x && tr->t && tr->mean_t && tr->batch;
+}
+
+static void trainer_free(trainer *tr)
+{
+    free(tr->batch);
+    tg_tensor_free(tr->mean_t);
+    tg_tensor_free(tr->t);
+    tg_tensor_free(tr->x);
+    tg_tape_free(tr->tape);
+    tg_averager_free(tr->avg);
+    tg_sequential_free(tr->net);
+}
+
+/* Evaluates the averaged weights, leaving the trained ones in place afterwards. */
+static bool evaluate_averaged(trainer *tr, const qm7_features *f, const qm7_data *data,
+                              const int64_t *idx, int64_t n, const split *s, uint64_t seed,
+                              errors *e)
+{
+    tg_averager_swap(tr->avg);
+    bool ok = evaluate(tr->net, f, data, idx, n, s, seed, e);
+    tg_averager_swap(tr->avg);
+    return ok;
+}
+
+static void print_progress(int64_t step, int64_t steps, double elapsed, double loss)
+{
+    static double last_print = -1.0;
+    bool tty = isatty(STDERR_FILENO);
+    if (step < steps && elapsed - last_print < (tty ? 0.5 : 30.0))
+        return;
+    last_print = elapsed;
+
+    double rate = (double)step / elapsed;
+    double left = (double)(steps - step) / rate;
+    fprintf(stderr, "%sstep %" PRId64 "/%" PRId64 "  %.0f steps/s  %.0f s left  loss %.3f%s",
+            tty ? "\r" : "", step, steps, rate, left, loss, tty ? "   " : "\n");
+    if (tty && step == steps)
+        fputc('\n', stderr);
+}
+
+static bool train(trainer *tr, const options *o, const qm7_features *f, const qm7_data *data,
+                  const split *s, double *seconds)
+{
+    double start = now_seconds(), loss = 0.0, eval_time = 0.0;
+    for (int64_t step = 1; step <= o->steps; step++) {
+        if (!train_step(tr, f, data, s, step, &loss))
+            return false;
+        print_progress(step, o->steps, now_seconds() - start - eval_time, loss);
+
+        if (o->eval_every && step % o->eval_every == 0 && step < o->steps) {
+            double t0 = now_seconds();
+            errors e;
+            if (!evaluate_averaged(tr, f, data, s->test, s->n_test, s, o->seed, &e))
+                return false;
+            printf("step %8" PRId64 "  test MAE %6.2f  RMSE %6.2f kcal/mol\n", step, e.mae,
+                   e.rmse);
+            fflush(stdout);
+            eval_time += now_seconds() - t0;
+        }
+    }
+    *seconds = now_seconds() - start - eval_time;
+    return true;
+}
+
+static bool report(trainer *tr, const options *o, const qm7_features *f, const qm7_data *data,
+                   const split *s, double train_seconds)
+{
+    errors test, training;
+    double t0 = now_seconds();
+    if (!evaluate_averaged(tr, f, data, s->test, s->n_test, s, o->seed, &test))
+        return false;
+    double eval_seconds = now_seconds() - t0;
+    if (!evaluate_averaged(tr, f, data, s->train, s->n_train, s, o->seed, &training))
+        return false;
+
+    printf("trained %" PRId64 " steps in %.1f s (%.3f ms/step)\n", o->steps, train_seconds,
+           1000.0 * train_seconds / (double)o->steps);
+    printf("training folds  MAE %6.2f  RMSE %6.2f kcal/mol  (%" PRId64 " molecules)\n",
+           training.mae, training.rmse, s->n_train);
+    printf("test fold %d     MAE %6.2f  RMSE %6.2f kcal/mol  (%" PRId64 " molecules, "
+           "evaluated in %.2f s)\n",
+           o->test_fold, test.mae, test.rmse, s->n_test, eval_seconds);
+    return true;
+}
+
+static int run(const options *o)
+{
+    qm7_data data;
+    if (!qm7_load(o->data_path, &data)) {
+        fprintf(stderr, "qm7: %s\n(pass --data PATH or set TG_QM7_PATH; see the README for where "
+                        "to download qm7.mat)\n",
+                tg_last_error());
+        return 1;
+    }
+
+    split s;
+    qm7_features f = {0};
+    trainer tr = {0};
+    tg_rng rng;
+    tg_rng_seed(&rng, o->seed);
+    int status = 1;
+    double t0 = now_seconds(), seconds;
+    if (!make_split(&data, o->test_fold, &s) ||
+        !qm7_features_fit(&f, &data, s.train, s.n_train, 1.0, 1.0, &rng)) {
+        fprintf(stderr, "qm7: preparing the data failed: %s\n", tg_last_error());
+        goto done;
+    }
+    printf("qm7: %" PRId64 " molecules, test fold %d, %d input features (fitted in %.1f s), "
+           "matrix products by %s\n",
+           data.n, o->test_fold, f.nfeatures, now_seconds() - t0, tg_blas_name());
+
+    if (!trainer_init(&tr, o, f.nfeatures, &s)) {
+        fprintf(stderr, "qm7: building the network failed: %s\n", tg_last_error());
+        goto done;
+    }
+    if (train(&tr, o, &f, &data, &s, &seconds) && report(&tr, o, &f, &data, &s, seconds))
+        status = 0;
+
+done:
+    trainer_free(&tr);
+    qm7_features_free(&f);
+    free_split(&s);
+    qm7_free(&data);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    if (!parse_options(argc, argv, &o)) {
+        usage(stderr);
+        return 2;
+    }
+    return run(&o);
+}
