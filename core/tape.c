@@ -173,8 +173,10 @@ bool tg_op_check_dtypes(tg_tape *tape, const char *op, int n, tg_tensor *const *
 {
     for (int i = 1; i < n; i++) {
         if (inputs[i]->dtype != inputs[0]->dtype) {
-            tg_op_fail(tape, "%s: input %d is %s but input 0 is %s; convert one first", op, i,
-                       tg_dtype_name(inputs[i]->dtype), tg_dtype_name(inputs[0]->dtype));
+            char a[64], b[64];
+            tg_op_fail(tape, "%s: input %d is %s %s but input 0 is %s %s; convert one first", op,
+                       i, tg_dtype_name(inputs[i]->dtype), tg_shape_str(inputs[i], a, sizeof a),
+                       tg_dtype_name(inputs[0]->dtype), tg_shape_str(inputs[0], b, sizeof b));
             return false;
         }
     }
