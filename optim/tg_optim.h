@@ -37,4 +37,14 @@ void tg_averager_swap(tg_averager *avg);
 /* The averaged copy of parameter i, in the order given to tg_averager_new. */
 tg_tensor *tg_averager_tensor(tg_averager *avg, size_t i);
 
+/*
+ * The whole update of a training step in one pass over memory: for every parameter the SGD
+ * step, then the averaging update for step t, then the gradient is zeroed. The result is
+ * bit-identical to tg_sgd_step(), tg_averager_update() and tg_zero_grads() called in turn,
+ * and does not depend on the number of threads. `params` must be the list the averager was
+ * made from; returns false (with tg_last_error()) otherwise.
+ */
+bool tg_sgd_average_step(const tg_param *params, size_t count, double lr, tg_averager *avg,
+                         int64_t t);
+
 #endif

@@ -160,6 +160,78 @@ static void averager_refuses_an_h_that_is_not_positive(void **state)
     assert_null(tg_averager_new(&p, 1, -0.1));
 }
 
+static tg_tensor *empty_param(fixture *fx, tg_dtype dtype, int ndim, const int64_t *shape)
+{
+    tg_tensor *t = own(fx, tg_tensor_new(dtype, ndim, shape));
+    assert_true(tg_tensor_set_requires_grad(t, true));
+    return t;
+}
+
+/* Fills a tensor and its gradient with reproducible values. */
+static void fill_random(tg_tensor *t, tg_rng *rng)
+{
+    for (int64_t i = 0; i < t->size; i++) {
+        tg_set(t, i, tg_rng_normal(rng, 0.0, 1.0));
+        set_grad(t, i, tg_rng_normal(rng, 0.0, 1.0));
+    }
+}
+
+static void fused_step_equals_sgd_then_averaging_then_zeroing_bit_for_bit(void **state)
+{
+    fixture *fx = *state;
+    for (int k = 0; k < 2; k++) {
+        tg_dtype dt = both_dtypes[k];
+        /* 300 x 300 is above the size at which the pass is split over threads. */
+        tg_tensor *fused = empty_param(fx, dt, 2, SHAPE(300, 300));
+        tg_tensor *plain = empty_param(fx, dt, 2, SHAPE(300, 300));
+        tg_tensor *small_fused = empty_param(fx, dt, 1, SHAPE(7));
+        tg_tensor *small_plain = empty_param(fx, dt, 1, SHAPE(7));
+        tg_rng a, b;
+        tg_rng_seed(&a, 5);
+        tg_rng_seed(&b, 5);
+        fill_random(fused, &a);
+        fill_random(plain, &b);
+        fill_random(small_fused, &a);
+        fill_random(small_plain, &b);
+        tg_param pf[] = {{"w", fused, 0.5}, {"b", small_fused, 2.0}};
+        tg_param pp[] = {{"w", plain, 0.5}, {"b", small_plain, 2.0}};
+        tg_averager *af = tg_averager_new(pf, 2, 0.1), *ap = tg_averager_new(pp, 2, 0.1);
+
+        for (int64_t t = 1; t <= 3; t++) {
+            assert_true(tg_sgd_average_step(pf, 2, 0.01, af, t));
+            tg_sgd_step(pp, 2, 0.01);
+            tg_averager_update(ap, t);
+            tg_zero_grads(pp, 2);
+            fill_random(fused, &a);
+            fill_random(plain, &b);
+        }
+
+        size_t bytes = (size_t)fused->size * tg_dtype_size(dt);
+        assert_memory_equal(fused->data, plain->data, bytes);
+        assert_memory_equal(tg_averager_tensor(af, 0)->data, tg_averager_tensor(ap, 0)->data,
+                            bytes);
+        assert_memory_equal(tg_averager_tensor(af, 1)->data, tg_averager_tensor(ap, 1)->data,
+                            7 * tg_dtype_size(dt));
+        assert_grads(small_fused, 0, 0, 0, 0, 0, 0, 0, 0);
+        tg_averager_free(af);
+        tg_averager_free(ap);
+    }
+}
+
+static void fused_step_refuses_parameters_the_averager_was_not_made_from(void **state)
+{
+    fixture *fx = *state;
+    tg_param p = {"p", param(fx, TG_F64, 1, SHAPE(1), VALUES(1)), 1.0};
+    tg_param q = {"q", param(fx, TG_F64, 1, SHAPE(1), VALUES(1)), 1.0};
+    tg_averager *avg = tg_averager_new(&p, 1, 0.1);
+
+    assert_false(tg_sgd_average_step(&q, 1, 0.1, avg, 1));
+    assert_message_contains(tg_last_error(), "parameter 0 (q) is not the one");
+    assert_false(tg_sgd_average_step(&p, 0, 0.1, avg, 1));
+    assert_message_contains(tg_last_error(), "0 parameters, but the averager has 1");
+    tg_averager_free(avg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -171,6 +243,8 @@ int main(void)
         TEST(averaging_starts_from_the_values_at_creation),
         TEST(swap_exchanges_trained_and_averaged_values_and_swaps_back_exactly),
         TEST(averager_refuses_an_h_that_is_not_positive),
+        TEST(fused_step_equals_sgd_then_averaging_then_zeroing_bit_for_bit),
+        TEST(fused_step_refuses_parameters_the_averager_was_not_made_from),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

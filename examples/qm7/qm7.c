@@ -273,17 +273,16 @@ static bool train_step(trainer *tr, const qm7_features *f, const qm7_data *data,
     tg_tensor *y = predict(tape, tr->net, tr->x, tr->mean_t, s->std_t);
     tg_tensor *residual = tg_scale(tape, tg_sub(tape, y, tr->t), 1.0 / s->std_t);
     tg_tensor *l = tg_scale(tape, tg_sum(tape, tg_square(tape, residual)), 0.5);
-    tg_zero_grads(tr->params, tr->n_params);
     if (!tg_backward(tape, l, NULL)) {
         fprintf(stderr, "qm7: step %" PRId64 " failed: %s\n", step, tg_tape_error(tape));
         return false;
     }
     *loss = tg_get(l, 0);
 
-    tg_sgd_step(tr->params, tr->n_params, learning_rate(step));
-    tg_averager_update(tr->avg, step);
+    /* The fused update also zeroes the gradients for the next step's backward. */
+    bool ok = tg_sgd_average_step(tr->params, tr->n_params, learning_rate(step), tr->avg, step);
     tg_tape_reset(tape);
-    return true;
+    return ok;
 }
 
 static bool trainer_init(trainer *tr, const options *o, int nin, const split *s)
