@@ -1,4 +1,5 @@
 #include <math.h>
+#include <stdlib.h>
 
 #include "tg_nn.h"
 #include "tg_ops.h"
@@ -33,7 +34,9 @@ void tg_linear_destroy(tg_linear *layer)
     tg_tensor_free(layer->W);
     tg_tensor_free(layer->A);
     tg_tensor_free(layer->B);
+    free(layer->scratch);
     layer->W = layer->A = layer->B = NULL;
+    layer->scratch = NULL;
 }
 
 tg_tensor *tg_linear_forward(tg_tape *tape, const tg_linear *layer, tg_tensor *x)

@@ -25,6 +25,7 @@ typedef struct tg_param {
 typedef struct tg_linear {
     tg_tensor *W, *A, *B;
     int64_t fan_in, fan_out;
+    double *scratch; /* fan_in doubles for tg_linear_center, made on first use */
 } tg_linear;
 
 /* W ~ normal(0, 1/sqrt(fan_in)) drawn row by row from rng, A = 0, B = 0. */
@@ -32,6 +33,16 @@ bool tg_linear_init(tg_linear *layer, tg_dtype dtype, int64_t fan_in, int64_t fa
                     tg_rng *rng);
 void tg_linear_destroy(tg_linear *layer);
 tg_tensor *tg_linear_forward(tg_tape *tape, const tg_linear *layer, tg_tensor *x);
+
+/*
+ * The centering step of a pre-bias layer, given a batch x [batch, fan_in] of its inputs:
+ *     A += eta * sum_rows(x - A),    B += (change in A) W,
+ * using W as it is before the call. A moves toward the mean of its inputs (it is a gradient
+ * step on 0.5 * sum_rows |x - A|^2, not on any loss), and the change of B exactly cancels the
+ * change of A in (x - A) W + B, so the layer computes the same function for every input
+ * afterwards, up to rounding. Returns false (with tg_last_error()) if x does not fit.
+ */
+bool tg_linear_center(tg_linear *layer, const tg_tensor *x, double eta);
 
 /* The activation 1.5 tanh(x / 1.5): close to the identity near 0, bounded by +-1.5. */
 tg_tensor *tg_squash(tg_tape *tape, tg_tensor *x);

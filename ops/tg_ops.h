@@ -26,6 +26,12 @@ tg_tensor *tg_scale(tg_tape *tape, tg_tensor *x, double factor); /* factor * x *
 tg_tensor *tg_tanh(tg_tape *tape, tg_tensor *x);
 tg_tensor *tg_square(tg_tape *tape, tg_tensor *x);
 
+/*
+ * Identity going forward; going backward the gradient is multiplied by `factor`. It rescales
+ * the learning signal that reaches everything computed before it.
+ */
+tg_tensor *tg_grad_scale(tg_tape *tape, tg_tensor *x, double factor);
+
 /* Matrix product of a [m, k] and b [k, n], giving [m, n]. */
 tg_tensor *tg_matmul(tg_tape *tape, tg_tensor *a, tg_tensor *b);
 

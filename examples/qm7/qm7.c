@@ -7,11 +7,11 @@
  * Its output y predicts the atomization energy as y * std_T + mean_T (training statistics).
  *
  * Training draws minibatches of 25 molecules uniformly with replacement, builds their inputs
- * with a fresh random realization each time, and takes an SGD step on
+ * with a fresh random realization each time, and takes a step on
  *     loss = 0.5 * sum(((Y - T) / std_T)^2)
- * with every gradient from the tape. Each layer's learning rate is the schedule's times
- * 1/sqrt(fan-in). The averaged weights are what is evaluated: a molecule's prediction is the
- * mean over 10 random realizations of its input.
+ * by one of the update rules of qm7_model.h, with every gradient from the tape. The averaged
+ * weights are what is evaluated: a molecule's prediction is the mean over 10 random
+ * realizations of its input.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -26,9 +26,8 @@
 
 #include "qm7_data.h"
 #include "qm7_features.h"
-#include "tg_nn.h"
+#include "qm7_model.h"
 #include "tg_ops.h"
-#include "tg_optim.h"
 #include "tg_tape.h"
 
 enum { EVAL_REALIZATIONS = 10, EVAL_BATCH = 250 };
@@ -43,6 +42,8 @@ typedef struct options {
     uint64_t seed;
     int64_t eval_every;
     int64_t batch;
+    qm7_rule rule;
+    const char *csv_path;
 } options;
 
 typedef struct split {
@@ -73,6 +74,9 @@ static void usage(FILE *out)
             "  --eval-every N     evaluate the test fold every N steps; 0: at the end only\n"
             "                     (default 0)\n"
             "  --batch B          minibatch size (default 25)\n"
+            "  --rule R           paper, autodiff, autodiff-scaled or no-prebias\n"
+            "                     (default paper; see examples/qm7/qm7_model.h)\n"
+            "  --csv FILE         write step, test MAE and RMSE of each evaluation to FILE\n"
             "  --help             this text\n");
 }
 
@@ -95,7 +99,7 @@ static bool parse_int(const char *flag, const char *text, int64_t lo, int64_t hi
 static bool parse_options(int argc, char **argv, options *o)
 {
     const char *env = getenv("TG_QM7_PATH");
-    *o = (options){env && *env ? env : "qm7.mat", 0, 20000, 1234, 0, 25};
+    *o = (options){env && *env ? env : "qm7.mat", 0, 20000, 1234, 0, 25, QM7_RULE_PAPER, NULL};
 
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
@@ -116,6 +120,12 @@ static bool parse_options(int argc, char **argv, options *o)
             ok = parse_int(flag, value, 0, INT64_C(1000000000), &o->eval_every);
         } else if (!strcmp(flag, "--batch")) {
             ok = parse_int(flag, value, 1, 100000, &o->batch);
+        } else if (!strcmp(flag, "--rule") && value) {
+            ok = qm7_rule_parse(value, &o->rule);
+            if (!ok)
+                fprintf(stderr, "qm7: unknown rule '%s'\n", value);
+        } else if (!strcmp(flag, "--csv") && value) {
+            o->csv_path = value;
         } else {
             fprintf(stderr, "qm7: unknown option or missing value: %s\n", flag);
             ok = false;
@@ -167,47 +177,18 @@ static void free_split(split *s)
     free(s->test);
 }
 
-static tg_sequential *make_network(int nin, tg_rng *rng)
-{
-    tg_sequential *net = tg_sequential_new();
-    if (!net || !tg_sequential_add_linear(net, TG_F32, nin, 400, rng) ||
-        !tg_sequential_add_squash(net) || !tg_sequential_add_linear(net, TG_F32, 400, 100, rng) ||
-        !tg_sequential_add_squash(net) || !tg_sequential_add_linear(net, TG_F32, 100, 1, rng)) {
-        tg_sequential_free(net);
-        return NULL;
-    }
-
-    /* A zero last layer starts every prediction at the training mean. */
-    tg_linear *last = tg_sequential_linear(net, 4);
-    memset(last->W->data, 0, (size_t)last->W->size * sizeof(float));
-
-    size_t count;
-    tg_param *params = tg_sequential_params(net, &count);
-    for (size_t i = 0; i < count; i++)
-        params[i].lr_scale = 1.0 / sqrt((double)params[i].tensor->shape[0]);
-    return net;
-}
-
-/* The energies predicted for `rows` of input, as y * std_T + mean_T. */
-static tg_tensor *predict(tg_tape *tape, tg_sequential *net, tg_tensor *x, tg_tensor *mean_t,
-                          double std_t)
-{
-    return tg_add(tape, tg_scale(tape, tg_sequential_forward(tape, net, x), std_t), mean_t);
-}
-
 /*
  * Scores molecules idx[0..n) with the network as it stands. Each molecule's prediction is the
  * mean over EVAL_REALIZATIONS realizations, drawn from a generator seeded the same way at
  * every call so that evaluating does not disturb the training stream.
  */
-static bool evaluate(tg_sequential *net, const qm7_features *f, const qm7_data *data,
+static bool evaluate(qm7_model *m, const qm7_features *f, const qm7_data *data,
                      const int64_t *idx, int64_t n, const split *s, uint64_t seed, errors *out)
 {
     tg_tape *tape = tg_tape_new();
     tg_tensor *x = tg_tensor_new(TG_F32, 2, (int64_t[]){EVAL_BATCH, f->nfeatures});
-    tg_tensor *mean_t = tg_tensor_from(TG_F32, 1, (int64_t[]){1}, &s->mean_t);
     double *sum = calloc((size_t)n, sizeof *sum);
-    bool ok = tape && x && mean_t && sum;
+    bool ok = tape && x && sum;
     if (ok)
         tg_tape_set_grad_enabled(tape, false);
 
@@ -221,7 +202,7 @@ static bool evaluate(tg_sequential *net, const qm7_features *f, const qm7_data *
             rows.size = rows.shape[0] * f->nfeatures;
             qm7_features_make(f, data, idx + start, rows.shape[0], &rng, rows.data);
 
-            tg_tensor *y = predict(tape, net, &rows, mean_t, s->std_t);
+            tg_tensor *y = qm7_model_predict(tape, m, &rows);
             if (!y) {
                 fprintf(stderr, "qm7: evaluation failed: %s\n", tg_tape_error(tape));
                 ok = false;
@@ -241,28 +222,24 @@ static bool evaluate(tg_sequential *net, const qm7_features *f, const qm7_data *
     *out = (errors){abs_sum / (double)n, sqrt(sq_sum / (double)n)};
 
     free(sum);
-    tg_tensor_free(mean_t);
     tg_tensor_free(x);
     tg_tape_free(tape);
     return ok;
 }
 
 typedef struct trainer {
-    tg_sequential *net;
-    tg_param *params;
-    size_t n_params;
-    tg_averager *avg;
+    qm7_model model;
     tg_tape *tape;
-    tg_tensor *x, *t, *mean_t;
+    tg_tensor *x, *t;
     int64_t *batch; /* the minibatch's molecule indices */
     tg_rng rng;
+    FILE *csv;
 } trainer;
 
-/* One SGD step on a fresh minibatch, then the averaging update. */
+/* One step on a fresh minibatch. */
 static bool train_step(trainer *tr, const qm7_features *f, const qm7_data *data,
                        const split *s, int64_t step, double *loss)
 {
-    tg_tape *tape = tr->tape;
     int64_t rows = tr->x->shape[0];
     for (int64_t i = 0; i < rows; i++) {
         tr->batch[i] = s->train[tg_rng_below(&tr->rng, (uint64_t)s->n_train)];
@@ -270,47 +247,42 @@ static bool train_step(trainer *tr, const qm7_features *f, const qm7_data *data,
     }
     qm7_features_make(f, data, tr->batch, rows, &tr->rng, tr->x->data);
 
-    tg_tensor *y = predict(tape, tr->net, tr->x, tr->mean_t, s->std_t);
-    tg_tensor *residual = tg_scale(tape, tg_sub(tape, y, tr->t), 1.0 / s->std_t);
-    tg_tensor *l = tg_scale(tape, tg_sum(tape, tg_square(tape, residual)), 0.5);
-    if (!tg_backward(tape, l, NULL)) {
-        fprintf(stderr, "qm7: step %" PRId64 " failed: %s\n", step, tg_tape_error(tape));
+    if (!qm7_model_step(&tr->model, tr->tape, tr->x, tr->t, learning_rate(step), step, loss)) {
+        fprintf(stderr, "qm7: %s\n", tg_last_error());
         return false;
     }
-    *loss = tg_get(l, 0);
-
-    /* The fused update also zeroes the gradients for the next step's backward. */
-    bool ok = tg_sgd_average_step(tr->params, tr->n_params, learning_rate(step), tr->avg, step);
-    tg_tape_reset(tape);
-    return ok;
+    return true;
 }
 
 static bool trainer_init(trainer *tr, const options *o, int nin, const split *s)
 {
     *tr = (trainer){0};
     tg_rng_seed(&tr->rng, o->seed);
-    tr->net = make_network(nin, &tr->rng);
-    if (!tr->net)
+    const int64_t sizes[] = {nin, 400, 100, 1};
+    if (!qm7_model_init(&tr->model, sizes, 4, TG_F32, o->rule, s->mean_t, s->std_t, &tr->rng))
         return false;
-    tr->params = tg_sequential_params(tr->net, &tr->n_params);
-    tr->avg = tg_averager_new(tr->params, tr->n_params, 0.1);
     tr->tape = tg_tape_new();
     tr->x = tg_tensor_new(TG_F32, 2, (int64_t[]){o->batch, nin});
     tr->t = tg_tensor_new(TG_F32, 2, (int64_t[]){o->batch, 1});
-    tr->mean_t = tg_tensor_from(TG_F32, 1, (int64_t[]){1}, &s->mean_t);
     tr->batch = malloc((size_t)o->batch * sizeof *tr->batch);
-    return tr->avg && tr->tape && tr->x && tr->t && tr->mean_t && tr->batch;
+    if (o->csv_path && !(tr->csv = fopen(o->csv_path, "w"))) {
+        tg_set_last_error("cannot write %s: %s", o->csv_path, strerror(errno));
+        return false;
+    }
+    if (tr->csv)
+        fprintf(tr->csv, "step,test_mae,test_rmse,seconds\n");
+    return tr->tape && tr->x && tr->t && tr->batch;
 }
 
 static void trainer_free(trainer *tr)
 {
+    if (tr->csv)
+        fclose(tr->csv);
     free(tr->batch);
-    tg_tensor_free(tr->mean_t);
     tg_tensor_free(tr->t);
     tg_tensor_free(tr->x);
     tg_tape_free(tr->tape);
-    tg_averager_free(tr->avg);
-    tg_sequential_free(tr->net);
+    qm7_model_free(&tr->model);
 }
 
 /* Evaluates the averaged weights, leaving the trained ones in place afterwards. */
@@ -318,9 +290,9 @@ static bool evaluate_averaged(trainer *tr, const qm7_features *f, const qm7_data
                               const int64_t *idx, int64_t n, const split *s, uint64_t seed,
                               errors *e)
 {
-    tg_averager_swap(tr->avg);
-    bool ok = evaluate(tr->net, f, data, idx, n, s, seed, e);
-    tg_averager_swap(tr->avg);
+    tg_averager_swap(tr->model.avg);
+    bool ok = evaluate(&tr->model, f, data, idx, n, s, seed, e);
+    tg_averager_swap(tr->model.avg);
     return ok;
 }
 
@@ -340,6 +312,16 @@ static void print_progress(int64_t step, int64_t steps, double elapsed, double l
         fputc('\n', stderr);
 }
 
+static void log_evaluation(trainer *tr, int64_t step, const errors *e, double seconds)
+{
+    printf("step %8" PRId64 "  test MAE %6.2f  RMSE %6.2f kcal/mol\n", step, e->mae, e->rmse);
+    fflush(stdout);
+    if (tr->csv) {
+        fprintf(tr->csv, "%" PRId64 ",%.4f,%.4f,%.1f\n", step, e->mae, e->rmse, seconds);
+        fflush(tr->csv);
+    }
+}
+
 static bool train(trainer *tr, const options *o, const qm7_features *f, const qm7_data *data,
                   const split *s, double *seconds)
 {
@@ -354,10 +336,8 @@ static bool train(trainer *tr, const options *o, const qm7_features *f, const qm
             errors e;
             if (!evaluate_averaged(tr, f, data, s->test, s->n_test, s, o->seed, &e))
                 return false;
-            printf("step %8" PRId64 "  test MAE %6.2f  RMSE %6.2f kcal/mol\n", step, e.mae,
-                   e.rmse);
-            fflush(stdout);
             eval_time += now_seconds() - t0;
+            log_evaluation(tr, step, &e, now_seconds() - start - eval_time);
         }
     }
     *seconds = now_seconds() - start - eval_time;
@@ -408,8 +388,9 @@ static int run(const options *o)
         goto done;
     }
     printf("qm7: %" PRId64 " molecules, test fold %d, %d input features (fitted in %.1f s), "
-           "matrix products by %s\n",
-           data.n, o->test_fold, f.nfeatures, now_seconds() - t0, tg_blas_name());
+           "rule %s, seed %" PRIu64 ", matrix products by %s\n",
+           data.n, o->test_fold, f.nfeatures, now_seconds() - t0, qm7_rule_name(o->rule),
+           o->seed, tg_blas_name());
 
     if (!trainer_init(&tr, o, f.nfeatures, &s)) {
         fprintf(stderr, "qm7: building the network failed: %s\n", tg_last_error());
