@@ -5,13 +5,36 @@
 #include "tg_op.h"
 #include "tg_ops.h"
 
+#include <omp.h>
+
 #ifdef TG_HAVE_CBLAS
 #include <cblas.h>
 #endif
+#ifdef TG_BLAS_BLIS
+#include <blis.h>
+#endif
+
+static int num_threads = 1;
 
 const char *tg_blas_name(void)
 {
     return TG_BLAS_NAME;
+}
+
+int tg_num_threads(void)
+{
+    return num_threads;
+}
+
+void tg_set_num_threads(int n)
+{
+    num_threads = n > 0 ? n : 1;
+    omp_set_num_threads(num_threads);
+#if defined(TG_BLAS_BLIS)
+    bli_thread_set_num_threads(num_threads);
+#elif defined(TG_BLAS_OPENBLAS)
+    openblas_set_num_threads(num_threads);
+#endif
 }
 
 #ifdef TG_HAVE_CBLAS

@@ -47,4 +47,12 @@ tg_tensor *tg_sum_axis(tg_tape *tape, tg_tensor *x, int axis, bool keepdim);
 /* The name of the CBLAS that matrix products use, or "none" for the plain loops. */
 const char *tg_blas_name(void);
 
+/*
+ * Threads for matrix products and for the passes that split over OpenMP threads (the fused
+ * optimizer step). The default is 1: tapegrad uses only the calling thread until asked.
+ * Results do not depend on the thread count except through the BLAS's own summation order.
+ */
+void tg_set_num_threads(int n);
+int tg_num_threads(void);
+
 #endif

@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include "tg_ops.h"
 #include "tg_optim.h"
 
 struct tg_averager {
@@ -121,11 +122,11 @@ static void fused_range(tg_tensor *p, tg_tensor *q, int64_t begin, int64_t end, 
 /* Each thread takes one contiguous slice; elements are independent, so the split is exact. */
 static void fused_parameter(tg_tensor *p, tg_tensor *q, double step, double a)
 {
-    if (p->size < PARALLEL_MIN) {
+    if (p->size < PARALLEL_MIN || tg_num_threads() == 1) {
         fused_range(p, q, 0, p->size, step, a);
         return;
     }
-#pragma omp parallel
+#pragma omp parallel num_threads(tg_num_threads())
     {
         int64_t threads = omp_get_num_threads(), id = omp_get_thread_num();
         int64_t begin = p->size * id / threads, end = p->size * (id + 1) / threads;

@@ -1,6 +1,7 @@
 /*
  * test_optim.c: SGD and weight averaging step by step on hand-worked numbers, in both dtypes.
  */
+#include "tg_ops.h"
 #include "tg_optim.h"
 #include "tg_test.h"
 
@@ -179,9 +180,10 @@ static void fill_random(tg_tensor *t, tg_rng *rng)
 static void fused_step_equals_sgd_then_averaging_then_zeroing_bit_for_bit(void **state)
 {
     fixture *fx = *state;
+    tg_set_num_threads(2);
     for (int k = 0; k < 2; k++) {
         tg_dtype dt = both_dtypes[k];
-        /* 300 x 300 is above the size at which the pass is split over threads. */
+        /* 300 x 300 is above the size at which the pass is split over two threads. */
         tg_tensor *fused = empty_param(fx, dt, 2, SHAPE(300, 300));
         tg_tensor *plain = empty_param(fx, dt, 2, SHAPE(300, 300));
         tg_tensor *small_fused = empty_param(fx, dt, 1, SHAPE(7));
@@ -216,6 +218,7 @@ static void fused_step_equals_sgd_then_averaging_then_zeroing_bit_for_bit(void *
         tg_averager_free(af);
         tg_averager_free(ap);
     }
+    tg_set_num_threads(1);
 }
 
 static void fused_step_refuses_parameters_the_averager_was_not_made_from(void **state)

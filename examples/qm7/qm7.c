@@ -44,6 +44,7 @@ typedef struct options {
     int64_t batch;
     qm7_rule rule;
     const char *csv_path;
+    int64_t threads;
 } options;
 
 typedef struct split {
@@ -77,6 +78,7 @@ static void usage(FILE *out)
             "  --rule R           paper, autodiff, autodiff-scaled or no-prebias\n"
             "                     (default paper; see examples/qm7/qm7_model.h)\n"
             "  --csv FILE         write step, test MAE and RMSE of each evaluation to FILE\n"
+            "  --threads N        threads for matrix products and updates (default 1)\n"
             "  --help             this text\n");
 }
 
@@ -99,7 +101,12 @@ static bool parse_int(const char *flag, const char *text, int64_t lo, int64_t hi
 static bool parse_options(int argc, char **argv, options *o)
 {
     const char *env = getenv("TG_QM7_PATH");
-    *o = (options){env && *env ? env : "qm7.mat", 0, 20000, 1234, 0, 25, QM7_RULE_PAPER, NULL};
+    *o = (options){.data_path = env && *env ? env : "qm7.mat",
+                   .steps = 20000,
+                   .seed = 1234,
+                   .batch = 25,
+                   .rule = QM7_RULE_PAPER,
+                   .threads = 1};
 
     for (int i = 1; i < argc; i++) {
         const char *flag = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
@@ -124,6 +131,8 @@ static bool parse_options(int argc, char **argv, options *o)
             ok = qm7_rule_parse(value, &o->rule);
             if (!ok)
                 fprintf(stderr, "qm7: unknown rule '%s'\n", value);
+        } else if (!strcmp(flag, "--threads")) {
+            ok = parse_int(flag, value, 1, 256, &o->threads);
         } else if (!strcmp(flag, "--csv") && value) {
             o->csv_path = value;
         } else {
@@ -388,9 +397,9 @@ static int run(const options *o)
         goto done;
     }
     printf("qm7: %" PRId64 " molecules, test fold %d, %d input features (fitted in %.1f s), "
-           "rule %s, seed %" PRIu64 ", matrix products by %s\n",
+           "rule %s, seed %" PRIu64 ", %d thread(s), matrix products by %s\n",
            data.n, o->test_fold, f.nfeatures, now_seconds() - t0, qm7_rule_name(o->rule),
-           o->seed, tg_blas_name());
+           o->seed, tg_num_threads(), tg_blas_name());
 
     if (!trainer_init(&tr, o, f.nfeatures, &s)) {
         fprintf(stderr, "qm7: building the network failed: %s\n", tg_last_error());
@@ -414,5 +423,6 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    tg_set_num_threads((int)o.threads);
     return run(&o);
 }
