@@ -38,8 +38,8 @@ static void center_f32(float *restrict a, float *restrict b, const float *restri
 }
 
 static void center_f64(double *restrict a, double *restrict b, const double *restrict w,
-                       const double *restrict x, int64_t rows, int64_t m, int64_t n,
-                       double eta, double *restrict delta)
+                       const double *restrict x, int64_t rows, int64_t m, int64_t n, double eta,
+                       double *restrict delta)
 {
     for (int64_t j = 0; j < m; j++)
         delta[j] = -(double)rows * a[j];

@@ -66,25 +66,23 @@ static double now_seconds(void)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: qm7 [options]\n"
-            "  --data PATH        qm7.mat (default: $TG_QM7_PATH, else ./qm7.mat)\n"
-            "  --fold K           test fold, 0-4; the other four train (default 0)\n"
-            "  --steps N          training steps (default 20000; the paper used 1000000)\n"
-            "  --seed S           random seed (default 1234)\n"
-            "  --eval-every N     evaluate the test fold every N steps; 0: at the end only\n"
-            "                     (default 0)\n"
-            "  --batch B          minibatch size (default 25)\n"
-            "  --rule R           paper, autodiff, autodiff-scaled or no-prebias\n"
-            "                     (default paper; see examples/qm7/qm7_model.h)\n"
-            "  --csv FILE         write step, test MAE and RMSE of each evaluation to FILE\n"
-            "  --threads N        threads for matrix products and updates (default 1)\n"
-            "  --help             this text\n");
+    fprintf(out, "usage: qm7 [options]\n"
+                 "  --data PATH        qm7.mat (default: $TG_QM7_PATH, else ./qm7.mat)\n"
+                 "  --fold K           test fold, 0-4; the other four train (default 0)\n"
+                 "  --steps N          training steps (default 20000; the paper used 1000000)\n"
+                 "  --seed S           random seed (default 1234)\n"
+                 "  --eval-every N     evaluate the test fold every N steps; 0: at the end only\n"
+                 "                     (default 0)\n"
+                 "  --batch B          minibatch size (default 25)\n"
+                 "  --rule R           paper, autodiff, autodiff-scaled or no-prebias\n"
+                 "                     (default paper; see examples/qm7/qm7_model.h)\n"
+                 "  --csv FILE         write step, test MAE and RMSE of each evaluation to FILE\n"
+                 "  --threads N        threads for matrix products and updates (default 1)\n"
+                 "  --help             this text\n");
 }
 
 /* Parses a whole decimal integer in [lo, hi]; anything else is refused. */
-static bool parse_int(const char *flag, const char *text, int64_t lo, int64_t hi,
-                      int64_t *out)
+static bool parse_int(const char *flag, const char *text, int64_t lo, int64_t hi, int64_t *out)
 {
     char *end;
     errno = 0;
@@ -191,8 +189,8 @@ static void free_split(split *s)
  * mean over EVAL_REALIZATIONS realizations, drawn from a generator seeded the same way at
  * every call so that evaluating does not disturb the training stream.
  */
-static bool evaluate(qm7_model *m, const qm7_features *f, const qm7_data *data,
-                     const int64_t *idx, int64_t n, const split *s, uint64_t seed, errors *out)
+static bool evaluate(qm7_model *m, const qm7_features *f, const qm7_data *data, const int64_t *idx,
+                     int64_t n, const split *s, uint64_t seed, errors *out)
 {
     tg_tape *tape = tg_tape_new();
     tg_tensor *x = tg_tensor_new(TG_F32, 2, (int64_t[]){EVAL_BATCH, f->nfeatures});
@@ -246,8 +244,8 @@ typedef struct trainer {
 } trainer;
 
 /* One step on a fresh minibatch. */
-static bool train_step(trainer *tr, const qm7_features *f, const qm7_data *data,
-                       const split *s, int64_t step, double *loss)
+static bool train_step(trainer *tr, const qm7_features *f, const qm7_data *data, const split *s,
+                       int64_t step, double *loss)
 {
     int64_t rows = tr->x->shape[0];
     for (int64_t i = 0; i < rows; i++) {
@@ -378,8 +376,9 @@ static int run(const options *o)
 {
     qm7_data data;
     if (!qm7_load(o->data_path, &data)) {
-        fprintf(stderr, "qm7: %s\n(pass --data PATH or set TG_QM7_PATH; see the README for where "
-                        "to download qm7.mat)\n",
+        fprintf(stderr,
+                "qm7: %s\n(pass --data PATH or set TG_QM7_PATH; see the README for where "
+                "to download qm7.mat)\n",
                 tg_last_error());
         return 1;
     }
@@ -398,8 +397,8 @@ static int run(const options *o)
     }
     printf("qm7: %" PRId64 " molecules, test fold %d, %d input features (fitted in %.1f s), "
            "rule %s, seed %" PRIu64 ", %d thread(s), matrix products by %s\n",
-           data.n, o->test_fold, f.nfeatures, now_seconds() - t0, qm7_rule_name(o->rule),
-           o->seed, tg_num_threads(), tg_blas_name());
+           data.n, o->test_fold, f.nfeatures, now_seconds() - t0, qm7_rule_name(o->rule), o->seed,
+           tg_num_threads(), tg_blas_name());
 
     if (!trainer_init(&tr, o, f.nfeatures, &s)) {
         fprintf(stderr, "qm7: building the network failed: %s\n", tg_last_error());

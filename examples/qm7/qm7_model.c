@@ -22,10 +22,7 @@ bool qm7_rule_parse(const char *name, qm7_rule *rule)
     return false;
 }
 
-const char *qm7_rule_name(qm7_rule rule)
-{
-    return rule_names[rule];
-}
+const char *qm7_rule_name(qm7_rule rule) { return rule_names[rule]; }
 
 static bool scales_backward(qm7_rule rule)
 {
@@ -64,8 +61,8 @@ static void set_learning_rates(qm7_model *m)
     }
 }
 
-bool qm7_model_init(qm7_model *m, const int64_t *sizes, int n_sizes, tg_dtype dtype,
-                    qm7_rule rule, double mean_t, double std_t, tg_rng *rng)
+bool qm7_model_init(qm7_model *m, const int64_t *sizes, int n_sizes, tg_dtype dtype, qm7_rule rule,
+                    double mean_t, double std_t, tg_rng *rng)
 {
     *m = (qm7_model){.rule = rule, .std_t = std_t};
     if (n_sizes < 2 || n_sizes > QM7_MAX_LAYERS + 1) {
@@ -164,7 +161,8 @@ bool qm7_model_step(qm7_model *m, tg_tape *tape, tg_tensor *x, tg_tensor *t, dou
     *loss = tg_get(l, 0);
     if (!isfinite(*loss)) {
         tg_set_last_error("step %lld: the loss is %g; the weights are left as they were "
-                          "before this step", (long long)step, *loss);
+                          "before this step",
+                          (long long)step, *loss);
         tg_tape_reset(tape);
         return false;
     }
