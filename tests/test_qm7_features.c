@@ -38,18 +38,31 @@ static void assert_near(double actual, double expected, double tolerance)
     }
 }
 
-/* A pipeline with the given threshold counts, means and deviation, as fitting would leave. */
+enum { MAX_TEST_FEATURES = 2 * QM7_VALUES + 100 };
+
+/*
+ * A pipeline with the given threshold counts, means and deviation, as fitting would leave,
+ * including the normalized values of tanh = +-1 that expansion copies far from each value.
+ */
 static void describe_pipeline(qm7_features *f, double step, const int *count, float *mean,
                               double std)
 {
+    static float high[MAX_TEST_FEATURES], low[MAX_TEST_FEATURES];
     memset(f, 0, sizeof *f);
     f->step = step;
     f->std = std;
     f->mean = mean;
+    f->saturated_high = high;
+    f->saturated_low = low;
     for (int i = 0; i < QM7_VALUES; i++) {
         f->count[i] = count[i];
         f->offset[i] = f->nfeatures;
         f->nfeatures += count[i];
+    }
+    assert_true(f->nfeatures <= MAX_TEST_FEATURES);
+    for (int j = 0; j < f->nfeatures; j++) {
+        high[j] = (float)((1.0 - mean[j]) / std);
+        low[j] = (float)((-1.0 - mean[j]) / std);
     }
 }
 
@@ -274,7 +287,7 @@ static void fit_takes_feature_means_and_one_global_deviation(void **state)
 static void expand_takes_tanh_of_the_distance_to_each_threshold_then_normalizes(void **state)
 {
     int count[QM7_VALUES];
-    static float mean[QM7_VALUES + 3] = {0.5f, 0.25f, 0.0f, -0.5f};
+    static float mean[MAX_TEST_FEATURES] = {0.5f, 0.25f, 0.0f, -0.5f};
     float values[QM7_VALUES] = {1.3f, 0.2f}, features[QM7_VALUES + 3];
     qm7_features f;
 
@@ -291,6 +304,29 @@ static void expand_takes_tanh_of_the_distance_to_each_threshold_then_normalizes(
     assert_near(features[3], 0.0600255189, 1e-7);
     assert_near(features[4], 0.1899744811, 1e-7);
     assert_near(features[5], 0.0, 0.0);
+}
+
+/*
+ * Value 30 with 61 thresholds 0..60 and step 1: features are tanh(30 - k), which is +1 to
+ * double precision up to k = 10 and -1 from k = 50, and in between follows tanh closely.
+ */
+static void expand_matches_tanh_across_and_beyond_the_band_around_a_value(void **state)
+{
+    int count[QM7_VALUES];
+    static float mean[MAX_TEST_FEATURES];
+    float values[QM7_VALUES] = {30.0f}, features[MAX_TEST_FEATURES];
+    qm7_features f;
+
+    for (int i = 0; i < QM7_VALUES; i++)
+        count[i] = 1;
+    count[0] = 61;
+    describe_pipeline(&f, 1.0, count, mean, 1.0);
+
+    qm7_expand(&f, values, features);
+    for (int k = 0; k < 61; k++)
+        assert_near(features[k], (float)tanh(30.0 - k), 1e-7);
+    assert_near(features[0], 1.0, 0.0);
+    assert_near(features[60], -1.0, 0.0);
 }
 
 /*
@@ -439,6 +475,7 @@ int main(void)
         TEST(fit_counts_thresholds_from_0_to_the_training_maximum),
         TEST(fit_takes_feature_means_and_one_global_deviation),
         TEST(expand_takes_tanh_of_the_distance_to_each_threshold_then_normalizes),
+        TEST(expand_matches_tanh_across_and_beyond_the_band_around_a_value),
         TEST_ON_RANDOM_MOLECULES(fitted_features_have_zero_mean_and_unit_deviation_in_training),
         TEST_ON_RANDOM_MOLECULES(same_seed_gives_bit_identical_fit_and_features),
         TEST_ON_RANDOM_MOLECULES(make_realizes_then_expands_each_molecule_in_turn),

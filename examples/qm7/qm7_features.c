@@ -20,6 +20,7 @@
 #include "tg_tensor.h"
 
 #define MATRIX_SIZE (QM7_ATOMS * QM7_ATOMS)
+#define EXP_MINUS_2 0.1353352832366126918939994949724844 /* e^-2 */
 #define MAXIMA_REALIZATIONS 10
 
 static void noisy_row_norms(const float *coulomb, double noise, tg_rng *rng, double *key)
@@ -66,19 +67,37 @@ void qm7_realize(const qm7_features *f, const float *coulomb, tg_rng *rng, float
     permuted_upper_triangle(coulomb, order, out);
 }
 
-/* tanh in double, as numpy computes it on float64 thresholds; each feature rounds once. */
+/*
+ * Beyond |u| = 20, tanh(u) is +-1 to double precision, so features that far from their value
+ * are the constant rows f->saturated_high and f->saturated_low, copied rather than computed.
+ */
+enum { SATURATION = 20 };
+
+/*
+ * The features of one value, tanh(u - k) for u = v / s and k = 0 .. count - 1. Inside the
+ * band they come from tanh(x) = (E - 1) / (E + 1) with E = exp(2x): each step of k divides E
+ * by e^2, so the row costs one exp and one multiply per feature instead of a tanh each. The
+ * products drift by about k ulps of E, far below the float the feature is rounded to.
+ */
+static void expand_value(const qm7_features *f, int i, double u, float *out)
+{
+    int count = f->count[i], offset = f->offset[i];
+    int first = (int)fmax(0.0, fmin(count, ceil(u - SATURATION)));
+    int last = (int)fmax(first, fmin(count, floor(u + SATURATION) + 1));
+    const float *mean = f->mean + offset;
+    double inv_std = 1.0 / f->std;
+
+    memcpy(out, f->saturated_high + offset, (size_t)first * sizeof *out);
+    double e = exp(2.0 * (u - first));
+    for (int k = first; k < last; k++, e *= EXP_MINUS_2)
+        out[k] = (float)(((e - 1.0) / (e + 1.0) - mean[k]) * inv_std);
+    memcpy(out + last, f->saturated_low + offset + last, (size_t)(count - last) * sizeof *out);
+}
+
 void qm7_expand(const qm7_features *f, const float *values, float *out)
 {
-    double step = f->step;
-    double std = f->std;
-
-    for (int i = 0; i < QM7_VALUES; i++) {
-        double v = values[i];
-        const float *mean = f->mean + f->offset[i];
-        float *feature = out + f->offset[i];
-        for (int k = 0; k < f->count[i]; k++)
-            feature[k] = (float)((tanh((v - k * step) / step) - mean[k]) / std);
-    }
+    for (int i = 0; i < QM7_VALUES; i++)
+        expand_value(f, i, values[i] / f->step, out + f->offset[i]);
 }
 
 void qm7_features_make(const qm7_features *f, const qm7_data *data, const int64_t *idx, int64_t n,
@@ -161,6 +180,15 @@ static double spread_of_features(const qm7_features *f, const float *values, int
     return sqrt(squares / ((double)n * f->nfeatures));
 }
 
+/* The normalized values of tanh = +1 and tanh = -1, for the features expand copies. */
+static void set_saturated(qm7_features *f)
+{
+    for (int j = 0; j < f->nfeatures; j++) {
+        f->saturated_high[j] = (float)((1.0 - f->mean[j]) / f->std);
+        f->saturated_low[j] = (float)((-1.0 - f->mean[j]) / f->std);
+    }
+}
+
 /* Zero spread would turn every feature into a division by zero; refusing it is clearer. */
 static bool store_normalization(qm7_features *f, const double *mean, double std)
 {
@@ -173,6 +201,7 @@ static bool store_normalization(qm7_features *f, const double *mean, double std)
     for (int j = 0; j < f->nfeatures; j++)
         f->mean[j] = (float)mean[j];
     f->std = std;
+    set_saturated(f);
     return true;
 }
 
@@ -180,12 +209,15 @@ static bool fit_normalization(qm7_features *f, const qm7_data *data, const int64
                               int64_t n, tg_rng *rng, float *values)
 {
     f->mean = calloc((size_t)f->nfeatures, sizeof *f->mean);
+    f->saturated_high = malloc((size_t)f->nfeatures * sizeof *f->saturated_high);
+    f->saturated_low = malloc((size_t)f->nfeatures * sizeof *f->saturated_low);
     f->std = 1.0;
     float *row = malloc((size_t)f->nfeatures * sizeof *row);
     double *mean = calloc((size_t)f->nfeatures, sizeof *mean);
 
-    bool ok = f->mean && row && mean;
+    bool ok = f->mean && f->saturated_high && f->saturated_low && row && mean;
     if (ok) {
+        set_saturated(f);
         realize_all(f, data, train, n, rng, values);
         average_features(f, values, n, row, mean);
         ok = store_normalization(f, mean, spread_of_features(f, values, n, row, mean));
@@ -257,5 +289,7 @@ void qm7_features_free(qm7_features *f)
         return;
 
     free(f->mean);
+    free(f->saturated_high);
+    free(f->saturated_low);
     memset(f, 0, sizeof *f);
 }

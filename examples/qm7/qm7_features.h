@@ -32,6 +32,7 @@ typedef struct qm7_features {
     int nfeatures;
     float *mean; /* nfeatures */
     double std;
+    float *saturated_high, *saturated_low; /* normalized tanh = +1 and -1, nfeatures each */
 } qm7_features;
 
 /*
