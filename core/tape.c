@@ -100,12 +100,18 @@ const char *tg_tape_error(const tg_tape *tape)
 
 void tg_tape_set_log(tg_tape *tape, tg_log_fn log, void *user)
 {
+    if (!tape)
+        return;
     tape->log = log;
     tape->log_user = user;
 }
 
 bool tg_tape_set_grad_enabled(tg_tape *tape, bool enabled)
 {
+    if (!tape) {
+        tg_set_last_error("tg_tape_set_grad_enabled: the tape is NULL");
+        return false;
+    }
     bool was = tape->grad_enabled;
     tape->grad_enabled = enabled;
     return was;
@@ -113,11 +119,21 @@ bool tg_tape_set_grad_enabled(tg_tape *tape, bool enabled)
 
 size_t tg_tape_node_count(const tg_tape *tape)
 {
-    return (size_t)arrlen(tape->nodes);
+    return tape ? (size_t)arrlen(tape->nodes) : 0;
+}
+
+size_t tg_tape_used(const tg_tape *tape)
+{
+    size_t total = 0;
+    for (ptrdiff_t i = 0; tape && i < arrlen(tape->chunks); i++)
+        total += tape->chunks[i].used;
+    return total;
 }
 
 size_t tg_tape_capacity(const tg_tape *tape)
 {
+    if (!tape)
+        return 0;
     size_t total = (size_t)arrcap(tape->nodes) * sizeof(tg_node);
     for (ptrdiff_t i = 0; i < arrlen(tape->chunks); i++)
         total += tape->chunks[i].cap;
@@ -217,26 +233,42 @@ tg_node *tg_op_record(tg_tape *tape, const char *op, tg_backward_fn backward, tg
         return NULL;
 
     tg_node node = {.op = op, .backward = backward, .out = out, .n_in = n};
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         node.in[i] = inputs[i];
+        node.in_version[i] = tg_tensor_version(inputs[i]);
+    }
+    node.out_version = tg_tensor_version(out);
     arrput(tape->nodes, node);
     return &tape->nodes[arrlen(tape->nodes) - 1];
+}
+
+/*
+ * A caller-owned tensor whose requires_grad was set without tg_tensor_set_requires_grad has
+ * no buffer yet; it gets one of its own, since tape memory would vanish at reset under it.
+ */
+static void *new_grad(tg_tape *tape, tg_tensor *t)
+{
+    size_t bytes = (size_t)t->size * tg_dtype_size(t->dtype);
+    if (!t->tape) {
+        void *g = calloc(bytes ? bytes : 1, 1);
+        return g ? g : tg_op_fail(tape, "backward: out of memory for a leaf's gradient");
+    }
+    void *g = tg_op_alloc(tape, bytes);
+    if (g)
+        memset(g, 0, bytes);
+    return g;
 }
 
 void *tg_op_grad(tg_tape *tape, tg_tensor *t)
 {
     if (!t->requires_grad)
         return NULL;
-    if (!t->grad) {
-        size_t bytes = (size_t)t->size * tg_dtype_size(t->dtype);
-        t->grad = tg_op_alloc(tape, bytes);
-        if (t->grad)
-            memset(t->grad, 0, bytes);
-    }
+    if (!t->grad)
+        t->grad = new_grad(tape, t);
     return t->grad;
 }
 
-static bool seed_root(tg_tape *tape, tg_tensor *root, const tg_tensor *upstream)
+static bool check_seed(tg_tape *tape, const tg_tensor *root, const tg_tensor *upstream)
 {
     char a[64], b[64];
     if (!upstream && root->size != 1)
@@ -247,41 +279,158 @@ static bool seed_root(tg_tape *tape, tg_tensor *root, const tg_tensor *upstream)
         return tg_op_fail(tape, "backward: upstream gradient is %s %s but the root is %s %s",
                           tg_dtype_name(upstream->dtype), tg_shape_str(upstream, a, sizeof a),
                           tg_dtype_name(root->dtype), tg_shape_str(root, b, sizeof b));
-
-    void *g = tg_op_grad(tape, root);
-    if (!g)
-        return false;
-    for (int64_t i = 0; i < root->size; i++)
-        tg_accumulate(root->dtype, g, i, upstream ? tg_get(upstream, i) : 1.0);
     return true;
 }
 
-bool tg_backward(tg_tape *tape, tg_tensor *root, const tg_tensor *upstream)
+static bool check_root(tg_tape *tape, const tg_tensor *root, const tg_tensor *upstream)
 {
-    if (!tape)
-        return false;
-    if (tape->error[0])
-        return false;
     if (!root)
         return tg_op_fail(tape, "backward: the root is NULL");
     /* Seeding a foreign root would put its gradient in this tape's memory. */
     if (root->tape && root->tape != tape)
         return tg_op_fail(tape, "backward: the root belongs to another tape; run backward on "
                                 "the tape that recorded it");
+    if (!root->requires_grad && !tape->grad_enabled)
+        return tg_op_fail(tape, "backward: the root needs no gradient because gradients are "
+                                "disabled on this tape, so nothing was recorded; turn them "
+                                "on with tg_tape_set_grad_enabled before the forward pass");
     if (!root->requires_grad)
         return tg_op_fail(tape, "backward: the root does not depend on any tensor that "
-                                "requires a gradient");
+                                "requires a gradient (inputs made by tg_detach need none)");
     if (tape->backward_done)
-        return tg_op_fail(tape, "backward: this tape already ran backward; reset it and "
-                                "record the computation again");
-    if (!seed_root(tape, root, upstream))
-        return false;
+        return tg_op_fail(tape, "backward: this tape already ran backward; to run another "
+                                "pass, run the earlier ones with tg_backward_retain, or reset "
+                                "the tape and record the computation again");
+    return check_seed(tape, root, upstream);
+}
 
+/* Starting every intermediate from no buffer makes "has a gradient" mean "this pass reached it". */
+static void forget_intermediate_grads(tg_tape *tape)
+{
+    for (ptrdiff_t i = 0; i < arrlen(tape->nodes); i++)
+        tape->nodes[i].out->grad = NULL;
+}
+
+static bool version_unchanged(tg_tape *tape, const tg_node *node, const tg_tensor *t,
+                              uint32_t recorded, int input)
+{
+    uint32_t now = tg_tensor_version(t);
+    if (now == recorded)
+        return true;
+
+    char what[32], shape[64];
+    if (input >= 0)
+        snprintf(what, sizeof what, "input %d", input);
+    else
+        snprintf(what, sizeof what, "the output");
+    return tg_op_fail(tape,
+                      "backward: %s of '%s' (shape %s) was modified in place after it "
+                      "was recorded (version %u then, %u now); backward would be wrong. "
+                      "Write to a copy, or record the computation again after the write",
+                      what, node->op, tg_shape_str(t, shape, sizeof shape), recorded, now);
+}
+
+static bool node_unchanged(tg_tape *tape, const tg_node *node)
+{
+    for (int i = 0; i < node->n_in; i++)
+        if (!version_unchanged(tape, node, node->in[i], node->in_version[i], i))
+            return false;
+    return version_unchanged(tape, node, node->out, node->out_version, -1);
+}
+
+static bool reserve_input_grads(tg_tape *tape, const tg_node *node)
+{
+    for (int i = 0; i < node->n_in; i++)
+        if (node->in[i]->requires_grad && !tg_op_grad(tape, node->in[i]))
+            return false;
+    return true;
+}
+
+/*
+ * Walks the pass without running a rule: each node the root reaches is checked for writes
+ * since it was recorded, and gives its inputs their buffers, which marks them reached. So a
+ * refused pass has changed no leaf gradient.
+ */
+static bool prepare_pass(tg_tape *tape)
+{
     for (ptrdiff_t i = arrlen(tape->nodes) - 1; i >= 0; i--) {
         const tg_node *node = &tape->nodes[i];
-        if (node->out->grad)
-            node->backward(tape, node);
+        if (!node->out->grad)
+            continue;
+        if (!node_unchanged(tape, node) || !reserve_input_grads(tape, node))
+            return false;
     }
-    tape->backward_done = true;
+    return true;
+}
+
+/*
+ * An op may keep inputs beyond TG_MAX_INPUTS in its saved values, so a node can be reached
+ * through one only here, after prepare_pass; it is checked like the others before its rule
+ * runs. An empty output passes nothing back, so its rule is skipped.
+ */
+static bool run_nodes(tg_tape *tape)
+{
+    for (ptrdiff_t i = arrlen(tape->nodes) - 1; i >= 0; i--) {
+        const tg_node *node = &tape->nodes[i];
+        if (!node->out->grad || node->out->size == 0)
+            continue;
+        if (!node_unchanged(tape, node))
+            return false;
+        node->backward(tape, node);
+    }
     return tape->error[0] == '\0';
+}
+
+static bool run_pass(tg_tape *tape, tg_tensor *root, const tg_tensor *upstream)
+{
+    if (!tape) {
+        tg_set_last_error("backward: the tape is NULL");
+        return false;
+    }
+    if (tape->error[0] || !check_root(tape, root, upstream))
+        return false;
+
+    forget_intermediate_grads(tape);
+    void *seed = tg_op_grad(tape, root);
+    if (!seed || !prepare_pass(tape))
+        return false;
+
+    for (int64_t i = 0; i < root->size; i++)
+        tg_accumulate(root->dtype, seed, i, upstream ? tg_get(upstream, i) : 1.0);
+    return run_nodes(tape);
+}
+
+bool tg_backward(tg_tape *tape, tg_tensor *root, const tg_tensor *upstream)
+{
+    bool ok = run_pass(tape, root, upstream);
+    if (ok)
+        tape->backward_done = true;
+    return ok;
+}
+
+bool tg_backward_retain(tg_tape *tape, tg_tensor *root, const tg_tensor *upstream)
+{
+    return run_pass(tape, root, upstream);
+}
+
+tg_tensor *tg_detach(tg_tape *tape, tg_tensor *x)
+{
+    if (!tape) {
+        tg_set_last_error("tg_detach: the tape is NULL");
+        return NULL;
+    }
+    if (!x)
+        return NULL;
+    if (x->tape && x->tape != tape)
+        return tg_op_fail(tape, "detach: the tensor belongs to another tape; detach it on the "
+                                "tape that made it");
+
+    tg_tensor *t = tg_op_alloc(tape, sizeof *t);
+    if (!t)
+        return NULL;
+    tg_tensor_init(t, x->dtype, x->ndim, x->shape, x->size);
+    t->data = x->data;
+    t->tape = tape;
+    t->base = x->base ? x->base : x;
+    return t;
 }

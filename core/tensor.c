@@ -100,13 +100,22 @@ tg_tensor *tg_tensor_new(tg_dtype dtype, int ndim, const int64_t *shape)
     return t;
 }
 
+/* Filling a new tensor is not a write that any recorded node could have seen. */
+static void store(tg_tensor *t, int64_t i, double value)
+{
+    if (t->dtype == TG_F32)
+        ((float *)t->data)[i] = (float)value;
+    else
+        ((double *)t->data)[i] = value;
+}
+
 tg_tensor *tg_tensor_from(tg_dtype dtype, int ndim, const int64_t *shape, const double *values)
 {
     tg_tensor *t = tg_tensor_new(dtype, ndim, shape);
     if (!t)
         return NULL;
     for (int64_t i = 0; i < t->size; i++)
-        tg_set(t, i, values[i]);
+        store(t, i, values[i]);
     return t;
 }
 
@@ -149,7 +158,24 @@ bool tg_tensor_copy(tg_tensor *dst, const tg_tensor *src)
         return false;
     }
     memcpy(dst->data, src->data, (size_t)src->size * tg_dtype_size(src->dtype));
+    tg_tensor_mark_modified(dst);
     return true;
+}
+
+/* A tensor made by tg_detach keeps its count in its base, so both names see every write. */
+void tg_tensor_mark_modified(tg_tensor *t)
+{
+    if (!t)
+        return;
+    if (t->base)
+        t->base->version++;
+    else
+        t->version++;
+}
+
+uint32_t tg_tensor_version(const tg_tensor *t)
+{
+    return t->base ? t->base->version : t->version;
 }
 
 double tg_get(const tg_tensor *t, int64_t i)
@@ -161,10 +187,8 @@ double tg_get(const tg_tensor *t, int64_t i)
 
 void tg_set(tg_tensor *t, int64_t i, double value)
 {
-    if (t->dtype == TG_F32)
-        ((float *)t->data)[i] = (float)value;
-    else
-        ((double *)t->data)[i] = value;
+    store(t, i, value);
+    tg_tensor_mark_modified(t);
 }
 
 double tg_grad_get(const tg_tensor *t, int64_t i)

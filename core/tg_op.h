@@ -29,6 +29,9 @@ struct tg_node {
     int64_t iarg[2]; /* integer arguments, such as an axis */
     const void *rule; /* op-specific description shared by a family of ops */
     void *saved;      /* op-specific values saved for backward, in the tape's memory */
+    /* Set by tg_op_record: the tensors' versions then, which tg_backward checks are unchanged. */
+    uint32_t in_version[TG_MAX_INPUTS];
+    uint32_t out_version;
 };
 
 /*
@@ -53,6 +56,8 @@ tg_tensor *tg_op_output(tg_tape *tape, tg_dtype dtype, int ndim, const int64_t *
 /*
  * Appends a node for `out` when it needs a gradient and returns it so the op can fill in
  * arguments; returns NULL (and records nothing) when no gradient is needed, or on failure.
+ * Call it after computing `out`: it notes the versions of `out` and the inputs, and backward
+ * refuses the node if any of them is written afterwards.
  */
 tg_node *tg_op_record(tg_tape *tape, const char *op, tg_backward_fn backward, tg_tensor *out,
                       int n, tg_tensor *const *inputs);
@@ -62,7 +67,8 @@ void *tg_op_alloc(tg_tape *tape, size_t bytes);
 
 /*
  * The gradient buffer of `t` for a backward rule to accumulate into, zeroed when it is first
- * made; NULL when `t` needs no gradient (the rule then skips that input).
+ * made; NULL when `t` needs no gradient (the rule then skips that input). A rule is not run
+ * when its output has no elements.
  */
 void *tg_op_grad(tg_tape *tape, tg_tensor *t);
 

@@ -10,6 +10,12 @@
  * the tape that recorded them and disappear at tg_tape_reset(); passing one to
  * tg_tensor_free() does nothing.
  *
+ * Versions: every tensor counts the writes to its data in `version`. Each node of a tape notes
+ * the versions of the tensors it reads, and tg_backward() refuses to differentiate through a
+ * tensor written after it was recorded, whose saved values no longer match the forward pass.
+ * tg_set(), tg_tensor_copy() and the optimizers count their writes; code that writes `data`
+ * directly calls tg_tensor_mark_modified() after it.
+ *
  * Functions outside a tape report failure by returning NULL (or false) and leave a message
  * for tg_last_error(), which is per thread.
  */
@@ -35,6 +41,8 @@ typedef struct tg_tensor {
     void *grad; /* NULL until a gradient exists */
     bool requires_grad;
     tg_tape *tape; /* the tape that owns this tensor, or NULL when the caller does */
+    uint32_t version;       /* writes to data so far; read it with tg_tensor_version() */
+    struct tg_tensor *base; /* the tensor whose data and version this one shares, or NULL */
 } tg_tensor;
 
 size_t tg_dtype_size(tg_dtype dtype);
@@ -56,7 +64,23 @@ void tg_tensor_zero_grad(tg_tensor *t);
 /* Copies data (not the gradient) between tensors of the same dtype and shape. */
 bool tg_tensor_copy(tg_tensor *dst, const tg_tensor *src);
 
-/* Element access by flat row-major index, converting to and from double. */
+/*
+ * Counts one write to t's data, for code that writes t->data itself; call it after writing.
+ * A tensor that shares its data (made by tg_detach) shares the count, so writing through
+ * either is seen by nodes that read the other. NULL is ignored.
+ */
+void tg_tensor_mark_modified(tg_tensor *t);
+
+/*
+ * The number of writes counted on t's data. It starts at 0 for a new tensor and wraps after
+ * 2^32 writes, which only matters if exactly that many happen between forward and backward.
+ */
+uint32_t tg_tensor_version(const tg_tensor *t);
+
+/*
+ * Element access by flat row-major index, converting to and from double. tg_set counts a write
+ * (see tg_tensor_mark_modified).
+ */
 double tg_get(const tg_tensor *t, int64_t i);
 void tg_set(tg_tensor *t, int64_t i, double value);
 double tg_grad_get(const tg_tensor *t, int64_t i); /* 0 when there is no gradient */

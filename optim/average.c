@@ -85,6 +85,7 @@ void tg_averager_update(tg_averager *avg, int64_t t)
             average_f32(q->data, p->data, p->size, a);
         else
             average_f64(q->data, p->data, p->size, a);
+        tg_tensor_mark_modified(q);
     }
 }
 
@@ -153,12 +154,15 @@ bool tg_sgd_average_step(const tg_param *params, size_t count, double lr, tg_ave
     double a = tg_averager_rate(avg, t);
     for (size_t i = 0; i < count; i++) {
         tg_tensor *p = params[i].tensor;
-        if (p->grad)
+        if (p->grad) {
             fused_parameter(p, avg->copies[i], lr * params[i].lr_scale, a);
-        else if (p->dtype == TG_F32)
+            tg_tensor_mark_modified(p);
+        } else if (p->dtype == TG_F32) {
             average_f32(avg->copies[i]->data, p->data, p->size, a);
-        else
+        } else {
             average_f64(avg->copies[i]->data, p->data, p->size, a);
+        }
+        tg_tensor_mark_modified(avg->copies[i]);
     }
     return true;
 }
@@ -169,6 +173,8 @@ void tg_averager_swap(tg_averager *avg)
         void *data = avg->params[i]->data;
         avg->params[i]->data = avg->copies[i]->data;
         avg->copies[i]->data = data;
+        tg_tensor_mark_modified(avg->params[i]);
+        tg_tensor_mark_modified(avg->copies[i]);
     }
 }
 

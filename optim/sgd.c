@@ -24,6 +24,7 @@ void tg_sgd_step(const tg_param *params, size_t count, double lr)
             sgd_f32(p->data, p->grad, p->size, (float)step);
         else
             sgd_f64(p->data, p->grad, p->size, step);
+        tg_tensor_mark_modified(p);
     }
 }
 
