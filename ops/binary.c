@@ -6,6 +6,8 @@
  * element that produced it. The backward walk uses the same strides to accumulate, which sums
  * a broadcast operand's gradient over exactly the dimensions it was stretched along.
  */
+#include <math.h>
+
 #include "tg_op.h"
 #include "tg_ops.h"
 
@@ -42,8 +44,8 @@ static void operand_strides(const int64_t *shape, const int64_t *out, int64_t *s
     }
 }
 
-static bool broadcast_layout(tg_tape *tape, const char *op, const tg_tensor *a,
-                             const tg_tensor *b, layout *l, int *ndim)
+static bool broadcast_layout(tg_tape *tape, const char *op, const tg_tensor *a, const tg_tensor *b,
+                             layout *l, int *ndim)
 {
     int64_t sa[TG_MAX_DIMS], sb[TG_MAX_DIMS];
     padded_shape(a, sa);
@@ -52,9 +54,11 @@ static bool broadcast_layout(tg_tape *tape, const char *op, const tg_tensor *a,
     for (int d = 0; d < TG_MAX_DIMS; d++) {
         if (sa[d] != sb[d] && sa[d] != 1 && sb[d] != 1) {
             char x[64], y[64];
-            tg_op_fail(tape, "%s: shapes %s and %s do not broadcast (sizes %lld and %lld "
-                             "differ and neither is 1)", op, tg_shape_str(a, x, sizeof x),
-                       tg_shape_str(b, y, sizeof y), (long long)sa[d], (long long)sb[d]);
+            tg_op_fail(tape,
+                       "%s: shapes %s and %s do not broadcast (sizes %lld and %lld "
+                       "differ and neither is 1)",
+                       op, tg_shape_str(a, x, sizeof x), tg_shape_str(b, y, sizeof y),
+                       (long long)sa[d], (long long)sb[d]);
             return false;
         }
         l->shape[d] = sa[d] == 1 ? sb[d] : sa[d];
@@ -101,8 +105,7 @@ static void binary_backward(tg_tape *tape, const tg_node *node)
     }
 }
 
-static tg_tensor *binary_apply(tg_tape *tape, const binary_rule *rule, tg_tensor *a,
-                               tg_tensor *b)
+static tg_tensor *binary_apply(tg_tape *tape, const binary_rule *rule, tg_tensor *a, tg_tensor *b)
 {
     tg_tensor *in[2] = {a, b};
     if (!tg_op_inputs_present(tape, 2, in) || !tg_op_check_dtypes(tape, rule->name, 2, in))
@@ -147,6 +150,41 @@ static double mul_da(double a, double b, double y) { return b; }
 static double mul_db(double a, double b, double y) { return a; }
 static const binary_rule mul_rule = {"mul", mul_f, mul_da, mul_db};
 
+/* div: y = a / b; the backward passes g / b to a and -g a / b^2 = -g y / b to b. */
+static double div_f(double a, double b) { return a / b; }
+static double div_da(double a, double b, double y) { return 1.0 / b; }
+static double div_db(double a, double b, double y) { return -y / b; }
+static const binary_rule div_rule = {"div", div_f, div_da, div_db};
+
+/*
+ * pow: y = a^b, with dy/da = b a^(b-1) and dy/db = y log(a). Where b = 0, y is 1 for every a,
+ * so dy/da is 0 (b a^(b-1) would be 0 * inf at a = 0). Where y = 0 (a = 0 with b > 0), y stays
+ * 0 as b moves, so dy/db is 0 rather than 0 * -inf. For a < 0, a^b is real only at integer b
+ * and not around it, so dy/db is NaN there; it reaches b's gradient only when b needs one.
+ */
+static double pow_f(double a, double b) { return pow(a, b); }
+static double pow_da(double a, double b, double y) { return b == 0.0 ? 0.0 : b * pow(a, b - 1.0); }
+static double pow_db(double a, double b, double y) { return y == 0.0 ? 0.0 : y * log(a); }
+static const binary_rule pow_rule = {"pow", pow_f, pow_da, pow_db};
+
+/*
+ * maximum and minimum pick one operand per element, and the gradient goes to the one picked.
+ * On a tie a is picked, so a receives the whole gradient and b none. A NaN in either operand
+ * is picked, so it propagates as in numpy.
+ */
+static bool picks_a_for_max(double a, double b) { return a >= b || isnan(a); }
+static bool picks_a_for_min(double a, double b) { return a <= b || isnan(a); }
+
+static double maximum_f(double a, double b) { return picks_a_for_max(a, b) ? a : b; }
+static double maximum_da(double a, double b, double y) { return picks_a_for_max(a, b); }
+static double maximum_db(double a, double b, double y) { return !picks_a_for_max(a, b); }
+static const binary_rule maximum_rule = {"maximum", maximum_f, maximum_da, maximum_db};
+
+static double minimum_f(double a, double b) { return picks_a_for_min(a, b) ? a : b; }
+static double minimum_da(double a, double b, double y) { return picks_a_for_min(a, b); }
+static double minimum_db(double a, double b, double y) { return !picks_a_for_min(a, b); }
+static const binary_rule minimum_rule = {"minimum", minimum_f, minimum_da, minimum_db};
+
 tg_tensor *tg_add(tg_tape *tape, tg_tensor *a, tg_tensor *b)
 {
     return binary_apply(tape, &add_rule, a, b);
@@ -160,4 +198,24 @@ tg_tensor *tg_sub(tg_tape *tape, tg_tensor *a, tg_tensor *b)
 tg_tensor *tg_mul(tg_tape *tape, tg_tensor *a, tg_tensor *b)
 {
     return binary_apply(tape, &mul_rule, a, b);
+}
+
+tg_tensor *tg_div(tg_tape *tape, tg_tensor *a, tg_tensor *b)
+{
+    return binary_apply(tape, &div_rule, a, b);
+}
+
+tg_tensor *tg_pow(tg_tape *tape, tg_tensor *a, tg_tensor *b)
+{
+    return binary_apply(tape, &pow_rule, a, b);
+}
+
+tg_tensor *tg_maximum(tg_tape *tape, tg_tensor *a, tg_tensor *b)
+{
+    return binary_apply(tape, &maximum_rule, a, b);
+}
+
+tg_tensor *tg_minimum(tg_tape *tape, tg_tensor *a, tg_tensor *b)
+{
+    return binary_apply(tape, &minimum_rule, a, b);
 }

@@ -64,17 +64,109 @@ static double square_f(double x, double c) { return x * x; }
 static double square_df(double x, double y, double c) { return 2.0 * x; }
 static const unary_rule square_rule = {"square", square_f, square_df};
 
+/* neg: y = -x, dy/dx = -1. */
+static double neg_f(double x, double c) { return -x; }
+static double neg_df(double x, double y, double c) { return -1.0; }
+static const unary_rule neg_rule = {"neg", neg_f, neg_df};
+
+/* add_scalar: y = x + c, dy/dx = 1. */
+static double add_scalar_f(double x, double c) { return x + c; }
+static double add_scalar_df(double x, double y, double c) { return 1.0; }
+static const unary_rule add_scalar_rule = {"add_scalar", add_scalar_f, add_scalar_df};
+
+/* exp: dy/dx = exp(x) = y. */
+static double exp_f(double x, double c) { return exp(x); }
+static double exp_df(double x, double y, double c) { return y; }
+static const unary_rule exp_rule = {"exp", exp_f, exp_df};
+
+/*
+ * log: dy/dx = 1/x. At x = 0, y = -inf and the derivative is +inf at that element only; for
+ * x < 0, y is NaN while 1/x stays finite, so the NaN is confined to the value.
+ */
+static double log_f(double x, double c) { return log(x); }
+static double log_df(double x, double y, double c) { return 1.0 / x; }
+static const unary_rule log_rule = {"log", log_f, log_df};
+
+/* sqrt: dy/dx = 1 / (2 sqrt(x)) = 0.5 / y, which is +inf at x = 0. */
+static double sqrt_f(double x, double c) { return sqrt(x); }
+static double sqrt_df(double x, double y, double c) { return 0.5 / y; }
+static const unary_rule sqrt_rule = {"sqrt", sqrt_f, sqrt_df};
+
+/* abs: dy/dx = sign(x), taken as 0 at x = 0, the middle of the subgradient [-1, 1]. */
+static double abs_f(double x, double c) { return fabs(x); }
+static double abs_df(double x, double y, double c) { return (x > 0) - (x < 0); }
+static const unary_rule abs_rule = {"abs", abs_f, abs_df};
+
+/* relu: y = max(x, 0) (NaN stays NaN), dy/dx = 1 for x > 0 and 0 otherwise, including at 0. */
+static double relu_f(double x, double c) { return x <= 0 ? 0.0 : x; }
+static double relu_df(double x, double y, double c) { return x > 0 ? 1.0 : 0.0; }
+static const unary_rule relu_rule = {"relu", relu_f, relu_df};
+
+/*
+ * sigmoid: y = 1 / (1 + exp(-x)). With e = exp(-|x|), which is at most 1 and so never
+ * overflows, y = 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0. The derivative y (1 - y)
+ * equals e / (1 + e)^2 for either sign; written that way it keeps its relative accuracy where
+ * y rounds to 1 (sigmoid'(50) is about 2e-22, while 1 - y is exactly 0).
+ */
+static double sigmoid_of(double x)
+{
+    double e = exp(-fabs(x));
+    return x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+}
+
+static double sigmoid_f(double x, double c) { return sigmoid_of(x); }
+
+static double sigmoid_df(double x, double y, double c)
+{
+    double e = exp(-fabs(x));
+    return e / ((1.0 + e) * (1.0 + e));
+}
+
+static const unary_rule sigmoid_rule = {"sigmoid", sigmoid_f, sigmoid_df};
+
+/*
+ * softplus: y = log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), a form in which exp never
+ * overflows and log1p keeps the small tail accurate for x << 0. dy/dx = sigmoid(x).
+ */
+static double softplus_f(double x, double c) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
+static double softplus_df(double x, double y, double c) { return sigmoid_of(x); }
+static const unary_rule softplus_rule = {"softplus", softplus_f, softplus_df};
+
 tg_tensor *tg_scale(tg_tape *tape, tg_tensor *x, double factor)
 {
     return unary_apply(tape, &scale_rule, x, factor);
 }
 
-tg_tensor *tg_tanh(tg_tape *tape, tg_tensor *x)
-{
-    return unary_apply(tape, &tanh_rule, x, 0.0);
-}
+tg_tensor *tg_tanh(tg_tape *tape, tg_tensor *x) { return unary_apply(tape, &tanh_rule, x, 0.0); }
 
 tg_tensor *tg_square(tg_tape *tape, tg_tensor *x)
 {
     return unary_apply(tape, &square_rule, x, 0.0);
+}
+
+tg_tensor *tg_neg(tg_tape *tape, tg_tensor *x) { return unary_apply(tape, &neg_rule, x, 0.0); }
+
+tg_tensor *tg_add_scalar(tg_tape *tape, tg_tensor *x, double c)
+{
+    return unary_apply(tape, &add_scalar_rule, x, c);
+}
+
+tg_tensor *tg_exp(tg_tape *tape, tg_tensor *x) { return unary_apply(tape, &exp_rule, x, 0.0); }
+
+tg_tensor *tg_log(tg_tape *tape, tg_tensor *x) { return unary_apply(tape, &log_rule, x, 0.0); }
+
+tg_tensor *tg_sqrt(tg_tape *tape, tg_tensor *x) { return unary_apply(tape, &sqrt_rule, x, 0.0); }
+
+tg_tensor *tg_abs(tg_tape *tape, tg_tensor *x) { return unary_apply(tape, &abs_rule, x, 0.0); }
+
+tg_tensor *tg_sigmoid(tg_tape *tape, tg_tensor *x)
+{
+    return unary_apply(tape, &sigmoid_rule, x, 0.0);
+}
+
+tg_tensor *tg_relu(tg_tape *tape, tg_tensor *x) { return unary_apply(tape, &relu_rule, x, 0.0); }
+
+tg_tensor *tg_softplus(tg_tape *tape, tg_tensor *x)
+{
+    return unary_apply(tape, &softplus_rule, x, 0.0);
 }
