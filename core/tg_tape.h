@@ -52,7 +52,10 @@ void tg_tape_set_log(tg_tape *tape, tg_log_fn log, void *user);
  * dtype and shape. Returns false with a message on the tape, before any leaf gradient changes,
  * if the tape holds an error (which is left as the message), if the root is NULL, needs no
  * gradient or was recorded on another tape, if `upstream` does not fit, if the tape already
- * ran its last pass, or if a tensor the pass reads was written since it was recorded.
+ * ran its last pass, or if a tensor the pass reads was written since it was recorded. One
+ * case is found only midway: a write under an op's fourth or later input (a concat of many
+ * tensors), which a node does not list; the pass then stops there, and leaves may already
+ * hold part of it.
  */
 bool tg_backward(tg_tape *tape, tg_tensor *root, const tg_tensor *upstream);
 

@@ -411,6 +411,42 @@ static void optimizer_steps_after_backward_are_never_refused(void **state)
     tg_linear_destroy(&layer);
 }
 
+/* concat keeps the inputs past the TG_MAX_INPUTS = 3 a node holds in its own saved list. */
+static tg_tensor *concat_three_constants_and(fixture *fx, tg_tensor *last)
+{
+    tg_tensor *c = tensor(fx, TG_F64, 1, SHAPE(1), VALUES(1));
+    return tg_concat(fx->tape, (tg_tensor *[]){c, c, c, last}, 4, 0);
+}
+
+static void an_input_past_those_a_node_holds_still_gets_its_gradient(void **state)
+{
+    /* y = sum(concat(c, c, c, q)^2) with q = 2p: dy/dq = 2q, so dy/dp = 4q = 8p = [8, 16]. */
+    fixture *fx = *state;
+    tg_tensor *p = param(fx, TG_F64, 1, SHAPE(2), VALUES(1, 2));
+    tg_tensor *q = tg_scale(fx->tape, p, 2.0);
+
+    tg_tensor *y = tg_sum(fx->tape, tg_square(fx->tape, concat_three_constants_and(fx, q)));
+
+    assert_true(tg_backward(fx->tape, y, NULL));
+    assert_grads(q, 0, 4, 8);
+    assert_grads(p, 0, 8, 16);
+}
+
+static void a_write_under_an_input_past_those_a_node_holds_is_caught(void **state)
+{
+    /* The scale node is found only when concat's rule runs, and is checked before its own. */
+    fixture *fx = *state;
+    tg_tensor *p = param(fx, TG_F64, 1, SHAPE(2), VALUES(1, 2));
+    tg_tensor *q = tg_square(fx->tape, p);
+    tg_tensor *y = tg_sum(fx->tape, concat_three_constants_and(fx, q));
+
+    tg_set(p, 0, 3.0);
+
+    assert_false(tg_backward(fx->tape, y, NULL));
+    assert_message_contains(tg_tape_error(fx->tape), "input 0 of 'square'");
+    assert_grads(p, 0, 0, 0);
+}
+
 /* ---- Gradients of intermediates ---- */
 
 static void an_intermediates_gradient_can_be_read_after_backward(void **state)
@@ -657,6 +693,8 @@ int main(void)
         TEST(swapping_in_averaged_weights_before_backward_is_caught),
         TEST(every_writer_counts_one_write_and_readers_count_none),
         TEST(optimizer_steps_after_backward_are_never_refused),
+        TEST(an_input_past_those_a_node_holds_still_gets_its_gradient),
+        TEST(a_write_under_an_input_past_those_a_node_holds_is_caught),
         TEST(an_intermediates_gradient_can_be_read_after_backward),
         TEST(an_intermediate_off_the_path_to_the_root_gets_no_gradient),
         TEST(elementwise_ops_on_an_empty_tensor_give_empty_gradients),
