@@ -55,8 +55,8 @@ static void a_second_backward_is_refused_and_changes_no_gradient(void **state)
 
     assert_false(tg_backward(fx->tape, loss, NULL));
 
-    assert_message_contains(tg_tape_error(fx->tape), "already ran backward",
-                            "tg_backward_retain", "reset the tape");
+    assert_message_contains(tg_tape_error(fx->tape), "already ran backward", "tg_backward_retain",
+                            "reset the tape");
     assert_grads(x, 0, 2, 4);
 }
 
@@ -562,8 +562,8 @@ static void sum_axis_over_an_empty_axis_gives_zeros_and_an_empty_gradient(void *
     tg_tensor *across = tg_sum_axis(fx->tape, x, 1, true);
     assert_values(down, 0, 0, 0, 0);
     assert_shape(across, 0, 1);
-    tg_tensor *y = tg_add(fx->tape, tg_sum(fx->tape, tg_mul(fx->tape, down, c)),
-                          tg_sum(fx->tape, across));
+    tg_tensor *y =
+        tg_add(fx->tape, tg_sum(fx->tape, tg_mul(fx->tape, down, c)), tg_sum(fx->tape, across));
 
     assert_true(tg_backward(fx->tape, y, NULL));
     assert_grads(c, 0, 0, 0, 0);
