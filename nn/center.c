@@ -71,5 +71,7 @@ bool tg_linear_center(tg_linear *layer, const tg_tensor *x, double eta)
     else
         center_f64(layer->A->data, layer->B->data, layer->W->data, x->data, rows, m, n, eta,
                    layer->scratch);
+    tg_tensor_mark_modified(layer->A);
+    tg_tensor_mark_modified(layer->B);
     return true;
 }

@@ -502,6 +502,7 @@ static void decode_data(tg_tensor *t, const unsigned char *src)
     size_t width = tg_dtype_size(t->dtype);
     for (int64_t i = 0; i < t->size; i++)
         set_element_bits(t, i, load_le(src + (size_t)i * width, (int)width));
+    tg_tensor_mark_modified(t);
 }
 
 /*
