@@ -111,12 +111,13 @@ static tg_tensor *product_apply(tg_tape *tape, const char *op, tg_tensor *a, tg_
     tg_tensor *in[2] = {a, b};
     if (!tg_op_inputs_present(tape, 2, in) || !tg_op_check_dtypes(tape, op, 2, in))
         return NULL;
-    char sa[64], sb[64];
-    int min_dims = 2, max_dims = batched ? 3 : 2;
-    if (a->ndim < min_dims || a->ndim > max_dims || b->ndim < min_dims || b->ndim > max_dims)
+    int max_dims = batched ? 3 : 2;
+    if (a->ndim < 2 || a->ndim > max_dims || b->ndim < 2 || b->ndim > max_dims) {
+        char sa[64], sb[64];
         return tg_op_fail(tape, "%s: needs two %s tensors, got %s and %s", op,
                           batched ? "2-D or 3-D" : "2-D", tg_shape_str(a, sa, sizeof sa),
                           tg_shape_str(b, sb, sizeof sb));
+    }
     product *p = tg_op_alloc(tape, sizeof *p);
     if (!p)
         return NULL;

@@ -115,7 +115,8 @@ static tg_tensor *walk_apply(tg_tape *tape, const char *op, tg_tensor *x, const 
     return y;
 }
 
-static tg_tensor *permute_checked(tg_tape *tape, const char *op, tg_tensor *x, const int *perm)
+/* The walk of a permutation already checked to list each of x's dimensions once. */
+static tg_tensor *apply_permutation(tg_tape *tape, const char *op, tg_tensor *x, const int *perm)
 {
     int64_t stride[TG_MAX_DIMS];
     contiguous_strides(x, stride);
@@ -149,7 +150,7 @@ tg_tensor *tg_permute(tg_tape *tape, tg_tensor *x, const int *perm)
                           tg_shape_str(x, s, sizeof s));
     }
 
-    return permute_checked(tape, "permute", x, perm);
+    return apply_permutation(tape, "permute", x, perm);
 }
 
 tg_tensor *tg_transpose(tg_tape *tape, tg_tensor *x)
@@ -162,7 +163,7 @@ tg_tensor *tg_transpose(tg_tape *tape, tg_tensor *x)
                           tg_shape_str(x, s, sizeof s));
     }
 
-    return permute_checked(tape, "transpose", x, (const int[]){1, 0});
+    return apply_permutation(tape, "transpose", x, (const int[]){1, 0});
 }
 
 tg_tensor *tg_broadcast_to(tg_tape *tape, tg_tensor *x, int ndim, const int64_t *shape)
@@ -369,7 +370,9 @@ tg_tensor *tg_index_select(tg_tape *tape, tg_tensor *x, int axis, const int64_t 
 
 /*
  * A node holds at most TG_MAX_INPUTS inputs, so concat keeps its full list in the tape's memory
- * and records only the first ones in the node; its backward reads the list.
+ * and names only the first ones in the node; its backward reads the list. The tape checks for
+ * in-place writes only to the inputs a node names, which is enough here: concat's backward
+ * reads no input's values, only the output gradient.
  */
 typedef struct joined {
     int n, axis;

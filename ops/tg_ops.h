@@ -58,8 +58,8 @@ tg_tensor *tg_matmul(tg_tape *tape, tg_tensor *a, tg_tensor *b);
 tg_tensor *tg_matmul_t(tg_tape *tape, tg_tensor *a, tg_tensor *b, bool trans_a, bool trans_b);
 
 /*
- * Batched product: [B, m, k] times [B, k, n] gives [B, m, n]. A batch of 1, or a 2-D operand,
- * is shared by every batch of the other, and its gradient is the sum over the batches.
+ * Batched product: [B, m, k] times [B, k, n] gives [B, m, n], always 3-D. A batch of 1, or a
+ * 2-D operand, is shared by every batch of the other, and its gradient is the sum over them.
  */
 tg_tensor *tg_matmul_batched(tg_tape *tape, tg_tensor *a, tg_tensor *b);
 

@@ -304,6 +304,13 @@ static tg_tensor *apply_concat(tg_tape *tape, tg_tensor *const *in, void *ctx)
     return tg_concat(tape, in, n, 1);
 }
 
+/* Five inputs, the last two through ops: gradients reach them through the saved list. */
+static tg_tensor *apply_concat_of_results(tg_tape *tape, tg_tensor *const *in, void *ctx)
+{
+    tg_tensor *parts[] = {in[0], in[1], in[2], tg_square(tape, in[3]), tg_tanh(tape, in[4])};
+    return tg_concat(tape, parts, 5, 0);
+}
+
 static tg_tensor *apply_index_select(tg_tape *tape, tg_tensor *const *in, void *ctx)
 {
     static const int64_t rows[] = {3, 0, 3, 1, 3};
@@ -353,6 +360,11 @@ static void concat_backward_matches_central_differences_for_two_three_and_five_i
     assert_gradcheck(apply_concat, &five, x[4], x[1], x[0], x[3], x[2]);
     /* one tensor in several places */
     assert_gradcheck(apply_concat, &five, x[0], x[1], x[0], x[0], x[1]);
+
+    tg_tensor *r[5];
+    for (int i = 0; i < 5; i++)
+        r[i] = random_param(fx, &rng, 2, SHAPE(i % 2 + 1, 3));
+    assert_gradcheck(apply_concat_of_results, NULL, r[0], r[1], r[2], r[3], r[4]);
 }
 
 static void index_select_and_broadcast_to_backward_match_central_differences(void **state)
