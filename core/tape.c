@@ -216,7 +216,8 @@ tg_tensor *tg_op_output(tg_tape *tape, tg_dtype dtype, int ndim, const int64_t *
         return tg_op_fail(tape, "cannot make an output: %s", why);
 
     tg_tensor *t = tg_op_alloc(tape, sizeof *t);
-    void *data = t ? tg_op_alloc(tape, (size_t)size * tg_dtype_size(dtype)) : NULL;
+    void *data = t ? tg_op_alloc(tape, (size_t)size * tg_dtype_size(dtype) + TG_BUFFER_SLACK)
+                   : NULL;
     if (!data)
         return NULL;
     tg_tensor_init(t, dtype, ndim, shape, size);
@@ -250,10 +251,10 @@ static void *new_grad(tg_tape *tape, tg_tensor *t)
 {
     size_t bytes = (size_t)t->size * tg_dtype_size(t->dtype);
     if (!t->tape) {
-        void *g = calloc(bytes ? bytes : 1, 1);
+        void *g = calloc(1, bytes + TG_BUFFER_SLACK);
         return g ? g : tg_op_fail(tape, "backward: out of memory for a leaf's gradient");
     }
-    void *g = tg_op_alloc(tape, bytes);
+    void *g = tg_op_alloc(tape, bytes + TG_BUFFER_SLACK);
     if (g)
         memset(g, 0, bytes);
     return g;

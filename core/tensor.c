@@ -88,7 +88,7 @@ tg_tensor *tg_tensor_new(tg_dtype dtype, int ndim, const int64_t *shape)
     }
 
     tg_tensor *t = malloc(sizeof *t);
-    void *data = calloc((size_t)(size ? size : 1), tg_dtype_size(dtype));
+    void *data = calloc(1, (size_t)size * tg_dtype_size(dtype) + TG_BUFFER_SLACK);
     if (!t || !data) {
         free(t);
         free(data);
@@ -135,7 +135,7 @@ bool tg_tensor_set_requires_grad(tg_tensor *t, bool requires_grad)
         return false;
     }
     if (requires_grad && !t->grad && !t->tape) {
-        t->grad = calloc((size_t)(t->size ? t->size : 1), tg_dtype_size(t->dtype));
+        t->grad = calloc(1, (size_t)t->size * tg_dtype_size(t->dtype) + TG_BUFFER_SLACK);
         if (!t->grad) {
             tg_set_last_error("tg_tensor_set_requires_grad: out of memory");
             return false;
