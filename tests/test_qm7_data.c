@@ -114,25 +114,54 @@ static int teardown(void **state)
     return 0;
 }
 
-static void write_variable(mat_t *mat, const variable *v)
+static void write_variable(mat_t *mat, const variable *v, enum matio_compression compression)
 {
     size_t dims[3] = {v->dims[0], v->dims[1], v->dims[2]};
     matvar_t *var =
         Mat_VarCreate(v->name, v->class_type, v->data_type, v->rank, dims, v->data, v->options);
     assert_non_null(var);
-    assert_int_equal(Mat_VarWrite(mat, var, MAT_COMPRESSION_NONE), 0);
+    assert_int_equal(Mat_VarWrite(mat, var, compression), 0);
     Mat_VarFree(var);
 }
 
-static void write_fixture(const fixture *fx)
+static void write_fixture_as(const fixture *fx, enum mat_ft version,
+                             enum matio_compression compression)
 {
-    mat_t *mat = Mat_CreateVer(fx->path, NULL, MAT_FT_MAT5);
+    mat_t *mat = Mat_CreateVer(fx->path, NULL, version);
     assert_non_null(mat);
 
     for (int v = 0; v < VARIABLES; v++)
         if (!fx->vars[v].omitted)
-            write_variable(mat, &fx->vars[v]);
+            write_variable(mat, &fx->vars[v], compression);
     Mat_Close(mat);
+}
+
+static void write_fixture(const fixture *fx)
+{
+    write_fixture_as(fx, MAT_FT_MAT5, MAT_COMPRESSION_NONE);
+}
+
+static long file_size(const char *path)
+{
+    FILE *file = fopen(path, "rb");
+    assert_non_null(file);
+    assert_int_equal(fseek(file, 0, SEEK_END), 0);
+    long size = ftell(file);
+    fclose(file);
+    return size;
+}
+
+/* Overwrites 4 bytes at `offset` with a little-endian int32, as an uncompressed file stores it. */
+static void patch_int32(const char *path, long offset, int32_t value)
+{
+    unsigned char bytes[4];
+    for (int k = 0; k < 4; k++)
+        bytes[k] = (unsigned char)((uint32_t)value >> (8 * k));
+    FILE *file = fopen(path, "r+b");
+    assert_non_null(file);
+    assert_int_equal(fseek(file, offset, SEEK_SET), 0);
+    assert_int_equal(fwrite(bytes, 1, 4, file), 4);
+    fclose(file);
 }
 
 static void assert_error_mentions(const char *needle)
@@ -288,7 +317,111 @@ static void load_refuses_a_file_that_is_not_matlab(void **state)
 
     assert_false(qm7_load(fx->path, &data));
     assert_error_mentions(fx->path);
-    assert_error_mentions("not a MATLAB file");
+    assert_error_mentions("is not a MATLAB 5 file: it has no MAT-file header");
+    assert_data_empty(&data);
+}
+
+/* libhdf5 is kept away from damaged files: a MATLAB 7.3 file is refused even when it is whole. */
+static void load_refuses_a_MATLAB_7_3_file(void **state)
+{
+    fixture *fx = *state;
+    qm7_data data;
+
+    write_fixture_as(fx, MAT_FT_MAT73, MAT_COMPRESSION_NONE);
+    assert_false(qm7_load(fx->path, &data));
+    assert_error_mentions(fx->path);
+    assert_error_mentions("is a MATLAB 7.3 (HDF5) file, which qm7_load does not read");
+    assert_error_mentions("save it as version 7 (MATLAB: save -v7; Python: scipy.io.savemat)");
+    assert_data_empty(&data);
+}
+
+/* MATLAB 4 has no header and only two-dimensional matrices, so it cannot hold X at all. */
+static void load_refuses_a_MATLAB_4_file(void **state)
+{
+    fixture *fx = *state;
+    qm7_data data;
+
+    fx->vars[VAR_X].rank = 2;
+    fx->vars[VAR_X].dims[1] = MATRIX;
+    fx->vars[VAR_P].class_type = MAT_C_DOUBLE;
+    fx->vars[VAR_P].data_type = MAT_T_DOUBLE;
+    fx->vars[VAR_P].omitted = true;
+    write_fixture_as(fx, MAT_FT_MAT4, MAT_COMPRESSION_NONE);
+    assert_false(qm7_load(fx->path, &data));
+    assert_error_mentions(fx->path);
+    assert_error_mentions("is not a MATLAB 5 file: it has no MAT-file header (MATLAB 4 files, "
+                          "which have none, cannot hold the three dimensions of X)");
+    assert_data_empty(&data);
+}
+
+/*
+ * An uncompressed file starts X's dimensions 32 bytes in: 128 bytes of header, the matrix tag
+ * (8), the array flags (16) and the dimensions' tag (8). N = 2^31 - 1 claims 4.5 terabytes.
+ */
+static void load_refuses_a_header_claiming_more_than_the_file_holds(void **state)
+{
+    fixture *fx = *state;
+    qm7_data data;
+    char expected[160];
+
+    write_fixture(fx);
+    patch_int32(fx->path, 128 + 32, INT32_MAX);
+    snprintf(expected, sizeof expected,
+             "X claims 2147483647 x 23 x 23 values of 4 bytes, more than a file of %ld bytes "
+             "can hold (damaged file)",
+             file_size(fx->path));
+    assert_false(qm7_load(fx->path, &data));
+    assert_error_mentions(fx->path);
+    assert_error_mentions(expected);
+    assert_data_empty(&data);
+}
+
+/*
+ * Cut in the middle of X's values. matio itself would read X, with its missing values left
+ * uninitialized; the loader sees that X's element, at byte 128, runs past the end.
+ */
+static void load_refuses_a_truncated_file(void **state)
+{
+    fixture *fx = *state;
+    qm7_data data;
+
+    write_fixture(fx);
+    assert_int_equal(truncate(fx->path, 128 + 64 + 1000), 0);
+    assert_false(qm7_load(fx->path, &data));
+    assert_error_mentions(fx->path);
+    assert_error_mentions("is damaged: the element at byte 128 runs past the end of the file "
+                          "(1192 bytes in all)");
+    assert_data_empty(&data);
+}
+
+/*
+ * X compressed, then its stream cut to 40 bytes with the element's byte count made to agree:
+ * the file's structure holds, but X does not inflate whole. matio would read it as zeros.
+ */
+static void load_refuses_a_compressed_variable_that_does_not_inflate_whole(void **state)
+{
+    fixture *fx = *state;
+    qm7_data data;
+
+    write_fixture_as(fx, MAT_FT_MAT5, MAT_COMPRESSION_ZLIB);
+    long size = file_size(fx->path);
+    char *bytes = malloc((size_t)size);
+    assert_non_null(bytes);
+    FILE *file = fopen(fx->path, "rb");
+    assert_non_null(file);
+    assert_int_equal(fread(bytes, 1, (size_t)size, file), (size_t)size);
+    fclose(file);
+
+    file = fopen(fx->path, "wb");
+    assert_non_null(file);
+    assert_int_equal(fwrite(bytes, 1, 128 + 8 + 40, file), 128 + 8 + 40);
+    fclose(file);
+    free(bytes);
+    patch_int32(fx->path, 128 + 4, 40);
+
+    assert_false(qm7_load(fx->path, &data));
+    assert_error_mentions("is damaged: the element at byte 128 does not inflate to the length it "
+                          "declares (176 bytes in all)");
     assert_data_empty(&data);
 }
 
@@ -503,6 +636,11 @@ int main(void)
         TEST(load_converts_int32_P),
         TEST(load_refuses_a_missing_file),
         TEST(load_refuses_a_file_that_is_not_matlab),
+        TEST(load_refuses_a_MATLAB_7_3_file),
+        TEST(load_refuses_a_MATLAB_4_file),
+        TEST(load_refuses_a_header_claiming_more_than_the_file_holds),
+        TEST(load_refuses_a_truncated_file),
+        TEST(load_refuses_a_compressed_variable_that_does_not_inflate_whole),
         TEST(load_refuses_a_file_without_X),
         TEST(load_refuses_a_file_without_T),
         TEST(load_refuses_a_file_without_P),

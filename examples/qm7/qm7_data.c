@@ -14,11 +14,13 @@
 #include <string.h>
 
 #include <matio.h>
+#include <zlib.h>
 
 #include "qm7_data.h"
 #include "tg_tensor.h"
 
 #define MATRIX_SIZE (QM7_ATOMS * QM7_ATOMS)
+#define MAX_INFLATION ((size_t)1032)
 
 typedef bool (*variable_reader)(const matvar_t *var, const char *path, qm7_data *data);
 
@@ -106,12 +108,16 @@ static const char *dims_text(const matvar_t *var, char *buf, size_t len)
     return buf;
 }
 
+/* The product of the dimensions, or SIZE_MAX when it does not fit: a damaged header. */
 static size_t element_count(const matvar_t *var)
 {
     size_t count = 1;
 
-    for (int d = 0; d < var->rank; d++)
+    for (int d = 0; d < var->rank; d++) {
+        if (var->dims[d] && count > SIZE_MAX / var->dims[d])
+            return SIZE_MAX;
         count *= var->dims[d];
+    }
     return count;
 }
 
@@ -304,16 +310,41 @@ static bool read_folds(const matvar_t *var, const char *path, qm7_data *data)
     return true;
 }
 
+/*
+ * A variable's values cannot take more bytes than the file times deflate's best ratio, 1032
+ * to 1. A damaged or hostile header can claim far more, and matio allocates what it claims
+ * before it reads, so such a variable is refused from its header alone.
+ */
+static bool check_claimed_size(const matvar_t *info, const char *path, size_t file_bytes)
+{
+    size_t per_element = Mat_SizeOfClass(info->class_type);
+    size_t count = element_count(info);
+    size_t limit = file_bytes > SIZE_MAX / MAX_INFLATION ? SIZE_MAX : file_bytes * MAX_INFLATION;
+
+    if (count == SIZE_MAX || (per_element && count > limit / per_element)) {
+        char dims[64];
+        tg_set_last_error("qm7_load: %s: %s claims %s values of %zu bytes, more than a file of "
+                          "%zu bytes can hold (damaged file)",
+                          path, info->name, dims_text(info, dims, sizeof dims), per_element,
+                          file_bytes);
+        return false;
+    }
+    return true;
+}
+
 /* Reading the header first tells a missing variable apart from one that fails to read. */
-static bool read_variable(mat_t *mat, const char *path, const char *name, variable_reader reader,
-                          qm7_data *data)
+static bool read_variable(mat_t *mat, const char *path, size_t file_bytes, const char *name,
+                          variable_reader reader, qm7_data *data)
 {
     matvar_t *info = Mat_VarReadInfo(mat, name);
     if (!info) {
         tg_set_last_error("qm7_load: %s has no variable %s", path, name);
         return false;
     }
+    bool plausible = check_claimed_size(info, path, file_bytes);
     Mat_VarFree(info);
+    if (!plausible)
+        return false;
 
     matvar_t *var = Mat_VarRead(mat, name);
     if (!var) {
@@ -327,15 +358,167 @@ static bool read_variable(mat_t *mat, const char *path, const char *name, variab
     return ok;
 }
 
-/* matio returns NULL for a missing file and for a foreign one alike; fopen tells them apart. */
-static mat_t *open_mat_file(const char *path)
+typedef enum mat_layout { NOT_MAT, MAT5_LITTLE, MAT5_BIG, MAT73 } mat_layout;
+
+/*
+ * matio tells MATLAB 5 and 7.3 files by a 128-byte header that ends in a version and an endian
+ * mark, and takes anything else for MATLAB 4, whose header it trusts far enough to allocate a
+ * name or a matrix of whatever size the first 20 bytes claim. MATLAB 4 files hold only
+ * two-dimensional matrices, never an X of N x 23 x 23, so they are refused before matio sees
+ * them. MATLAB 7.3 files are HDF5 files behind the header; matio hands them to libhdf5, which
+ * (1.10.8, Debian 12) overruns a heap buffer while decoding a damaged attribute, so they are
+ * refused too.
+ */
+static mat_layout read_layout(FILE *file)
+{
+    unsigned char h[128];
+    if (fread(h, 1, sizeof h, file) != sizeof h)
+        return NOT_MAT;
+
+    bool little = h[126] == 'I' && h[127] == 'M';
+    if (!little && !(h[126] == 'M' && h[127] == 'I'))
+        return NOT_MAT;
+    unsigned version = little ? h[124] | (unsigned)h[125] << 8 : (unsigned)h[124] << 8 | h[125];
+    if (version == 0x0200)
+        return MAT73;
+    return version == 0x0100 ? (little ? MAT5_LITTLE : MAT5_BIG) : NOT_MAT;
+}
+
+static uint32_t u32_at(const unsigned char *b, bool little)
+{
+    return little ? b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24
+                  : (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+enum { MI_COMPRESSED = 15, INFLATE_CHUNK = 1 << 16 };
+
+/*
+ * Inflates from the file, with *left compressed bytes to go, until `need` bytes came out in
+ * all (*total), keeping the first 8 in head; false if the stream ends or breaks first.
+ */
+static bool inflate_at_least(z_stream *z, unsigned char *in, FILE *file, size_t *left, size_t need,
+                             size_t *total, unsigned char head[8])
+{
+    unsigned char out[INFLATE_CHUNK];
+    int status = Z_OK;
+    while (status == Z_OK && *total < need) {
+        if (z->avail_in == 0 && *left) {
+            size_t n = *left < INFLATE_CHUNK ? *left : INFLATE_CHUNK;
+            if (fread(in, 1, n, file) != n)
+                return false;
+            *left -= n;
+            z->next_in = in;
+            z->avail_in = (uInt)n;
+        }
+        z->next_out = out;
+        z->avail_out = sizeof out;
+        status = inflate(z, Z_NO_FLUSH);
+
+        size_t produced = sizeof out - z->avail_out;
+        for (size_t i = 0; i < produced && *total + i < 8; i++)
+            head[*total + i] = out[i];
+        *total += produced;
+    }
+    return *total >= need;
+}
+
+/*
+ * A compressed element inflates to an inner tag and the bytes that tag declares. matio does
+ * not notice a stream that ends early or is damaged, and reads the variable as zeros, so the
+ * whole declared length must come out. Inflating stops there, which bounds the work by what
+ * matio itself would read.
+ */
+static bool compressed_element_whole(FILE *file, size_t offset, size_t bytes, bool little)
+{
+    z_stream z = {0};
+    if (fseek(file, (long)offset, SEEK_SET) != 0 || inflateInit(&z) != Z_OK)
+        return false;
+
+    /* The input buffer outlives the first call: the second goes on from what it left. */
+    unsigned char in[INFLATE_CHUNK], head[8];
+    size_t total = 0, left = bytes;
+    bool whole =
+        inflate_at_least(&z, in, file, &left, 8, &total, head) &&
+        inflate_at_least(&z, in, file, &left, 8 + (size_t)u32_at(head + 4, little), &total, head);
+    inflateEnd(&z);
+    return whole;
+}
+
+/*
+ * A MATLAB 5 file after its header is a sequence of elements, each an 8-byte tag (type, byte
+ * count) and its bytes. matio reads a variable that the end of the file cuts short as if it
+ * were whole, leaving the missing values uninitialized, so every element must end within the
+ * file, and a compressed one must inflate whole. Returns the offset of the first that fails,
+ * or 0. A tag whose upper 16 bits are set is the packed form, 8 bytes in all; fewer than 8
+ * bytes left over are ignored, as matio ignores them.
+ */
+static size_t mat5_damaged_element(FILE *file, size_t file_bytes, bool little, const char **why)
+{
+    size_t at = 128;
+    while (file_bytes - at >= 8) {
+        unsigned char tag[8];
+        *why = "runs past the end of the file";
+        if (fseek(file, (long)at, SEEK_SET) != 0 || fread(tag, 1, sizeof tag, file) != sizeof tag)
+            return at;
+        uint32_t type = u32_at(tag, little), bytes = u32_at(tag + 4, little);
+        size_t length = type >> 16 ? 8 : 8 + (size_t)bytes;
+        if (length > file_bytes - at)
+            return at;
+        *why = "does not inflate to the length it declares";
+        if (type == MI_COMPRESSED && !compressed_element_whole(file, at + 8, bytes, little))
+            return at;
+        at += length;
+    }
+    return 0;
+}
+
+/* Refuses what matio would misread; fills *file_bytes for check_claimed_size(). */
+static bool check_file(const char *path, size_t *file_bytes)
 {
     FILE *probe = fopen(path, "rb");
     if (!probe) {
         tg_set_last_error("qm7_load: cannot open %s: %s", path, strerror(errno));
-        return NULL;
+        return false;
     }
+    mat_layout layout = read_layout(probe);
+    long end = fseek(probe, 0, SEEK_END) == 0 ? ftell(probe) : -1;
+    size_t damaged = 0;
+    const char *why = "";
+    if (end >= 0 && (layout == MAT5_LITTLE || layout == MAT5_BIG))
+        damaged = mat5_damaged_element(probe, (size_t)end, layout == MAT5_LITTLE, &why);
     fclose(probe);
+
+    if (end < 0) {
+        tg_set_last_error("qm7_load: cannot read %s: %s", path, strerror(errno));
+        return false;
+    }
+    if (layout == NOT_MAT) {
+        tg_set_last_error("qm7_load: %s is not a MATLAB 5 file: it has no MAT-file header (MATLAB "
+                          "4 files, which have none, cannot hold the three dimensions of X)",
+                          path);
+        return false;
+    }
+    if (layout == MAT73) {
+        tg_set_last_error("qm7_load: %s is a MATLAB 7.3 (HDF5) file, which qm7_load does not read "
+                          "because libhdf5 can overrun memory on a damaged one; save it as "
+                          "version 7 (MATLAB: save -v7; Python: scipy.io.savemat)",
+                          path);
+        return false;
+    }
+    if (damaged) {
+        tg_set_last_error("qm7_load: %s is damaged: the element at byte %zu %s (%ld bytes in all)",
+                          path, damaged, why, end);
+        return false;
+    }
+    *file_bytes = (size_t)end;
+    return true;
+}
+
+/* matio returns NULL for a missing file and for a foreign one alike; fopen tells them apart. */
+static mat_t *open_mat_file(const char *path, size_t *file_bytes)
+{
+    if (!check_file(path, file_bytes))
+        return NULL;
 
     mat_t *mat = Mat_Open(path, MAT_ACC_RDONLY);
     if (!mat)
@@ -355,14 +538,15 @@ bool qm7_load(const char *path, qm7_data *data)
         return false;
     }
 
-    mat_t *mat = open_mat_file(path);
+    size_t file_bytes = 0;
+    mat_t *mat = open_mat_file(path, &file_bytes);
     if (!mat)
         return false;
 
     /* X comes first: it sets the molecule count that T and P are checked against. */
-    bool ok = read_variable(mat, path, "X", read_coulomb, data) &&
-              read_variable(mat, path, "T", read_energies, data) &&
-              read_variable(mat, path, "P", read_folds, data);
+    bool ok = read_variable(mat, path, file_bytes, "X", read_coulomb, data) &&
+              read_variable(mat, path, file_bytes, "T", read_energies, data) &&
+              read_variable(mat, path, file_bytes, "P", read_folds, data);
     Mat_Close(mat);
 
     if (!ok)

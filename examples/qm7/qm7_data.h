@@ -27,8 +27,24 @@ typedef struct qm7_data {
 
 /*
  * Loads and validates the file. On failure returns false, leaves *data empty, and explains
- * through tg_last_error(): a file that is not MATLAB, a missing variable, wrong dimensions or
- * class, an index in P out of range, NaN or Inf in X or T.
+ * through tg_last_error(): a file that is not MATLAB 5, a damaged one, a missing variable,
+ * wrong dimensions or class, an index in P out of range, NaN or Inf in X or T.
+ *
+ * A hostile or damaged file is checked as far as it can be before libmatio parses it, since
+ * matio trusts a file's own account of itself:
+ *   - only MATLAB 5 files are read. A MATLAB 4 file (it has no header) cannot hold X, and
+ *     matio allocates whatever its first bytes claim. A MATLAB 7.3 file is HDF5, and libhdf5
+ *     1.10.8 (Debian 12) overruns a heap buffer and leaks on damaged ones (found by
+ *     tests/fuzz/fuzz_qm7.c); convert one with MATLAB's save -v7 or scipy.io.savemat.
+ *   - every element of the file must end within it, and a compressed one must inflate to the
+ *     length it declares: matio reads a variable cut short as whole, with the missing values
+ *     uninitialized, and a broken compressed one as zeros.
+ *   - a variable's dimensions may not claim more bytes than 1032 times the file's size,
+ *     deflate's best ratio, because matio allocates what they claim before reading.
+ * What is left is matio's parsing of the variable headers inside a file whose elements are
+ * whole. There a header can still make matio allocate what it claims (a cell or struct of
+ * billions of elements, say) before the read fails; fuzzing found no crash there, but matio
+ * is not written for hostile input and this loader cannot make it so.
  */
 bool qm7_load(const char *path, qm7_data *data);
 
