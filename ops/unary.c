@@ -22,11 +22,33 @@ static void unary_backward(tg_tape *tape, const tg_node *node)
     if (!gx)
         return;
 
-    tg_dtype dt = y->dtype;
     double c = node->arg[0];
-    for (int64_t i = 0; i < y->size; i++) {
-        double d = rule->df(tg_load(dt, x->data, i), tg_load(dt, y->data, i), c);
-        tg_accumulate(dt, gx, i, tg_load(dt, y->grad, i) * d);
+    if (y->dtype == TG_F32) {
+        const float *xs = x->data, *ys = y->data, *g = y->grad;
+        float *out = gx;
+        for (int64_t i = 0; i < y->size; i++)
+            out[i] += (float)(g[i] * rule->df(xs[i], ys[i], c));
+    } else {
+        const double *xs = x->data, *ys = y->data, *g = y->grad;
+        double *out = gx;
+        for (int64_t i = 0; i < y->size; i++)
+            out[i] += g[i] * rule->df(xs[i], ys[i], c);
+    }
+}
+
+/* The loops are written per dtype so that only the rule's own call remains per element. */
+static void unary_forward(const unary_rule *rule, const tg_tensor *x, tg_tensor *y, double c)
+{
+    if (x->dtype == TG_F32) {
+        const float *xs = x->data;
+        float *ys = y->data;
+        for (int64_t i = 0; i < y->size; i++)
+            ys[i] = (float)rule->f(xs[i], c);
+    } else {
+        const double *xs = x->data;
+        double *ys = y->data;
+        for (int64_t i = 0; i < y->size; i++)
+            ys[i] = rule->f(xs[i], c);
     }
 }
 
@@ -38,8 +60,7 @@ static tg_tensor *unary_apply(tg_tape *tape, const unary_rule *rule, tg_tensor *
     if (!y)
         return NULL;
 
-    for (int64_t i = 0; i < y->size; i++)
-        tg_store(y->dtype, y->data, i, rule->f(tg_load(x->dtype, x->data, i), c));
+    unary_forward(rule, x, y, c);
 
     tg_node *node = tg_op_record(tape, rule->name, unary_backward, y, 1, &x);
     if (node) {
