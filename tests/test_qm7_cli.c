@@ -399,6 +399,19 @@ static void resume_refuses_a_checkpoint_past_the_last_step(void **state)
     assert_mentions(r->err, "is at step 12, past --steps 10");
 }
 
+static void resuming_a_finished_run_trains_nothing_and_reports_it(void **state)
+{
+    const char *a = in_dir("a.tgc"), *kept = in_dir("kept.tgc");
+    assert_exit(QM7(DATA, in_dir("qm7.mat"), "--steps", "12", "--checkpoint", a), 0);
+    copy_file(a, kept);
+
+    result *r = QM7(DATA, in_dir("qm7.mat"), "--steps", "12", "--checkpoint", a, "--resume");
+    assert_exit(r, 0);
+    assert_mentions(r->out, "nothing to train: the checkpoint is at step 12 already");
+    assert_mentions(r->out, "test fold 0 ");
+    assert_same_bytes(a, kept);
+}
+
 /* ---- evaluating ------------------------------------------------------------------------ */
 
 static void evaluate_reports_what_the_run_reported_at_its_end(void **state)
@@ -571,6 +584,7 @@ int main(int argc, char **argv)
         TEST(resume_refuses_a_checkpoint_of_another_network),
         TEST(resume_refuses_a_missing_checkpoint),
         TEST(resume_refuses_a_checkpoint_past_the_last_step),
+        TEST(resuming_a_finished_run_trains_nothing_and_reports_it),
         TEST(evaluate_reports_what_the_run_reported_at_its_end),
         TEST(evaluate_refuses_a_file_that_is_not_a_checkpoint),
         TEST(nonfinite_loss_stops_the_run_and_keeps_the_last_checkpoint),

@@ -339,6 +339,13 @@ typedef struct trainer {
     int64_t saved_step; /* the step of the checkpoint at --checkpoint PATH; -1 for none */
 } trainer;
 
+/* On a terminal the progress line has no newline of its own; a message must not run into it. */
+static void end_progress_line(void)
+{
+    if (isatty(STDERR_FILENO))
+        fputc('\n', stderr);
+}
+
 static const char *nonfinite_name(double x)
 {
     if (isnan(x))
@@ -349,6 +356,7 @@ static const char *nonfinite_name(double x)
 /* Why the step failed: a loss that stopped being finite is the run's fault, not the code's. */
 static void report_step_failure(const trainer *tr, const options *o, int64_t step, double loss)
 {
+    end_progress_line();
     if (isfinite(loss)) {
         fprintf(stderr, "qm7: %s\n", tg_last_error());
         return;
@@ -570,8 +578,12 @@ static bool report_errors(trainer *tr, const options *o, const qm7_features *f,
 static void report_training(const trainer *tr, double train_seconds)
 {
     int64_t taken = tr->step - tr->first_step;
+    if (!taken) {
+        printf("nothing to train: the checkpoint is at step %" PRId64 " already\n", tr->step);
+        return;
+    }
     printf("trained %" PRId64 " steps in %.1f s (%.3f ms/step)", taken, train_seconds,
-           taken ? 1000.0 * train_seconds / (double)taken : 0.0);
+           1000.0 * train_seconds / (double)taken);
     if (tr->first_step)
         printf(", steps %" PRId64 " to %" PRId64 " of a resumed run", tr->first_step + 1, tr->step);
     printf("\n");
@@ -596,6 +608,7 @@ static int evaluate_checkpoint(trainer *tr, const options *o, const qm7_features
 
 static void report_stop(const trainer *tr, const options *o)
 {
+    end_progress_line();
     fprintf(stderr,
             "interrupted at step %" PRId64 "; checkpoint saved to %s; resume with --resume\n",
             tr->step, o->checkpoint_path);
@@ -654,11 +667,11 @@ static int run(const options *o)
         return 1;
     }
 
-    /* Caught from before the first line of output, so that no signal after it is lost. */
     int status = 1;
     split s = {0};
     qm7_features f = {0};
     trainer tr = {0};
+    /* Caught from before the first line of output, so that a signal sent after it is not lost. */
     if (o->checkpoint_path && !catch_stop_signals(true))
         goto done;
     if (!prepare(o, &data, &s, &f))
