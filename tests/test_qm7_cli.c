@@ -315,6 +315,16 @@ static void checkpoints_and_evaluations_on_the_way_leave_the_run_unchanged(void 
     assert_same_bytes(a, c);
 }
 
+/* The same seed and thread count give the same bits, with the update split over two threads. */
+static void two_runs_on_two_threads_end_bit_identical(void **state)
+{
+    const char *data = in_dir("qm7.mat"), *a = in_dir("t2a.tgc"), *b = in_dir("t2b.tgc");
+    assert_exit(QM7(DATA, data, "--steps", "30", "--threads", "2", "--checkpoint", a), 0);
+    assert_exit(QM7(DATA, data, "--steps", "30", "--threads", "2", "--checkpoint", b), 0);
+
+    assert_same_bytes(a, b);
+}
+
 /* Runs until `sig` stops it, sent once the first line shows the handlers are in place. */
 static result *run_until_signal(const char *checkpoint, int sig)
 {
@@ -579,6 +589,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         TEST(resumed_run_ends_bit_identical_to_an_uninterrupted_one),
         TEST(checkpoints_and_evaluations_on_the_way_leave_the_run_unchanged),
+        TEST(two_runs_on_two_threads_end_bit_identical),
         TEST(sigint_saves_the_step_reached_and_exits_130),
         TEST(sigterm_saves_and_exits_143),
         TEST(resume_refuses_a_checkpoint_of_another_network),
