@@ -420,8 +420,36 @@ static void load_refuses_a_compressed_variable_that_does_not_inflate_whole(void 
     patch_int32(fx->path, 128 + 4, 40);
 
     assert_false(qm7_load(fx->path, &data));
-    assert_error_mentions("is damaged: the element at byte 128 does not inflate to the length it "
-                          "declares (176 bytes in all)");
+    assert_error_mentions("is damaged: the element at byte 128 does not inflate intact to the "
+                          "length it declares (176 bytes in all)");
+    assert_data_empty(&data);
+}
+
+/*
+ * X compressed, then one bit of its stream's last byte flipped: that byte belongs to the
+ * stream's checksum, so every value still inflates and only the checksum tells the damage.
+ */
+static void load_refuses_a_compressed_variable_whose_checksum_fails(void **state)
+{
+    fixture *fx = *state;
+    qm7_data data;
+
+    write_fixture_as(fx, MAT_FT_MAT5, MAT_COMPRESSION_ZLIB);
+    FILE *file = fopen(fx->path, "r+b");
+    assert_non_null(file);
+    unsigned char tag[8], last;
+    assert_int_equal(fseek(file, 128, SEEK_SET), 0);
+    assert_int_equal(fread(tag, 1, 8, file), 8);
+    long end = 128 + 8 + (long)(tag[4] | tag[5] << 8 | tag[6] << 16 | (uint32_t)tag[7] << 24);
+    assert_int_equal(fseek(file, end - 1, SEEK_SET), 0);
+    assert_int_equal(fread(&last, 1, 1, file), 1);
+    last ^= 0x10;
+    assert_int_equal(fseek(file, end - 1, SEEK_SET), 0);
+    assert_int_equal(fwrite(&last, 1, 1, file), 1);
+    fclose(file);
+
+    assert_false(qm7_load(fx->path, &data));
+    assert_error_mentions("is damaged: the element at byte 128 does not inflate");
     assert_data_empty(&data);
 }
 
@@ -641,6 +669,7 @@ int main(void)
         TEST(load_refuses_a_header_claiming_more_than_the_file_holds),
         TEST(load_refuses_a_truncated_file),
         TEST(load_refuses_a_compressed_variable_that_does_not_inflate_whole),
+        TEST(load_refuses_a_compressed_variable_whose_checksum_fails),
         TEST(load_refuses_a_file_without_X),
         TEST(load_refuses_a_file_without_T),
         TEST(load_refuses_a_file_without_P),

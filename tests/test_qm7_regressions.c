@@ -43,8 +43,10 @@ static void assert_refused_for(const char *name, const char *reason)
  * hdf5_*: MATLAB 7.3 files on which libhdf5 1.10.8 overran a heap buffer while decoding an
  * attribute, and lost an object header it failed to load.
  * v4_*: no MAT-file header, so matio read it as MATLAB 4 and allocated a 760 MB name.
- * v5_header_*: a variable past the end of the file whose header made matio allocate 4.4 GB.
- * v5_compressed_*: a compressed stream that ends early, on which matio spent 5 s.
+ * v5_header_*: a variable past the end of the file whose header made matio allocate 4.4 GB;
+ *     its first, compressed element is damaged too, and the checksum check now stops it there.
+ * v5_compressed_*: a compressed stream that ends early, on which matio spent 5 s; an earlier
+ *     compressed element fails its checksum, which now stops the file at byte 128.
  */
 static void each_fuzz_finding_is_refused_before_matio_reads_it(void **state)
 {
@@ -52,9 +54,9 @@ static void each_fuzz_finding_is_refused_before_matio_reads_it(void **state)
     assert_refused_for("hdf5_object_header_leak.mat", "is a MATLAB 7.3 (HDF5) file");
     assert_refused_for("v4_name_claims_760mb.mat", "is not a MATLAB 5 file");
     assert_refused_for("v5_header_claims_4gb.mat",
-                       "the element at byte 256 runs past the end of the file");
+                       "the element at byte 128 does not inflate intact to the length it declares");
     assert_refused_for("v5_compressed_slow_read.mat",
-                       "the element at byte 248 does not inflate to the length it declares");
+                       "the element at byte 128 does not inflate intact to the length it declares");
 }
 
 static void every_file_in_the_folder_loads_or_is_refused_cleanly(void **state)

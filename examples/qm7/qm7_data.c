@@ -423,6 +423,34 @@ static bool inflate_at_least(z_stream *z, unsigned char *in, FILE *file, size_t 
 }
 
 /*
+ * Inflates on to the end of the stream, where zlib compares the checksum of everything that
+ * came out, allowing at most `limit` bytes in all (the declared length and its padding); true
+ * only when the stream ends there intact. Without this a flipped bit in the data goes unseen.
+ */
+static bool inflate_reaches_end(z_stream *z, unsigned char *in, FILE *file, size_t *left,
+                                size_t limit)
+{
+    unsigned char out[INFLATE_CHUNK];
+    size_t total = 0;
+    int status = Z_OK;
+    while (status == Z_OK && total <= limit) {
+        if (z->avail_in == 0 && *left) {
+            size_t n = *left < INFLATE_CHUNK ? *left : INFLATE_CHUNK;
+            if (fread(in, 1, n, file) != n)
+                return false;
+            *left -= n;
+            z->next_in = in;
+            z->avail_in = (uInt)n;
+        }
+        z->next_out = out;
+        z->avail_out = sizeof out;
+        status = inflate(z, Z_NO_FLUSH);
+        total += sizeof out - z->avail_out;
+    }
+    return status == Z_STREAM_END;
+}
+
+/*
  * A compressed element inflates to an inner tag and the bytes that tag declares. matio does
  * not notice a stream that ends early or is damaged, and reads the variable as zeros, so the
  * whole declared length must come out. Inflating stops there, which bounds the work by what
@@ -440,17 +468,18 @@ static bool compressed_element_whole(FILE *file, size_t offset, size_t bytes, bo
     bool whole =
         inflate_at_least(&z, in, file, &left, 8, &total, head) &&
         inflate_at_least(&z, in, file, &left, 8 + (size_t)u32_at(head + 4, little), &total, head);
+    bool checked = whole && inflate_reaches_end(&z, in, file, &left, total + 8);
     inflateEnd(&z);
-    return whole;
+    return checked;
 }
 
 /*
  * A MATLAB 5 file after its header is a sequence of elements, each an 8-byte tag (type, byte
  * count) and its bytes. matio reads a variable that the end of the file cuts short as if it
  * were whole, leaving the missing values uninitialized, so every element must end within the
- * file, and a compressed one must inflate whole. Returns the offset of the first that fails,
- * or 0. A tag whose upper 16 bits are set is the packed form, 8 bytes in all; fewer than 8
- * bytes left over are ignored, as matio ignores them.
+ * file, and a compressed one must inflate whole, with a valid checksum. Returns the offset of the
+ * first that fails, or 0. A tag whose upper 16 bits are set is the packed form, 8 bytes in all;
+ * fewer than 8 bytes left over are ignored, as matio ignores them.
  */
 static size_t mat5_damaged_element(FILE *file, size_t file_bytes, bool little, const char **why)
 {
@@ -464,7 +493,7 @@ static size_t mat5_damaged_element(FILE *file, size_t file_bytes, bool little, c
         size_t length = type >> 16 ? 8 : 8 + (size_t)bytes;
         if (length > file_bytes - at)
             return at;
-        *why = "does not inflate to the length it declares";
+        *why = "does not inflate intact to the length it declares";
         if (type == MI_COMPRESSED && !compressed_element_whole(file, at + 8, bytes, little))
             return at;
         at += length;
