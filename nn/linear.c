@@ -2,10 +2,10 @@
 #include <stdlib.h>
 
 #include "tg_nn.h"
+#include "tg_op.h"
 #include "tg_ops.h"
 
-bool tg_linear_init(tg_linear *layer, tg_dtype dtype, int64_t fan_in, int64_t fan_out,
-                    tg_rng *rng)
+bool tg_linear_init(tg_linear *layer, tg_dtype dtype, int64_t fan_in, int64_t fan_out, tg_rng *rng)
 {
     *layer = (tg_linear){.fan_in = fan_in, .fan_out = fan_out};
     if (fan_in <= 0 || fan_out <= 0) {
@@ -41,6 +41,12 @@ void tg_linear_destroy(tg_linear *layer)
 
 tg_tensor *tg_linear_forward(tg_tape *tape, const tg_linear *layer, tg_tensor *x)
 {
+    /* Checked here because x - A would broadcast an input of width 1 without complaint. */
+    char shape[64];
+    if (x && (x->ndim != 2 || x->shape[1] != layer->fan_in))
+        return tg_op_fail(tape, "linear: input has shape %s; the layer needs [batch, %lld]",
+                          tg_shape_str(x, shape, sizeof shape), (long long)layer->fan_in);
+
     tg_tensor *centred = tg_sub(tape, x, layer->A);
     return tg_add(tape, tg_matmul(tape, centred, layer->W), layer->B);
 }

@@ -17,7 +17,7 @@ void tg_sgd_step(const tg_param *params, size_t count, double lr)
 {
     for (size_t i = 0; i < count; i++) {
         tg_tensor *p = params[i].tensor;
-        if (!p->grad)
+        if (!p || !p->grad)
             continue;
         double step = lr * params[i].lr_scale;
         if (p->dtype == TG_F32)

@@ -312,9 +312,25 @@ static void sequential_applies_its_layers_in_the_order_they_were_added(void **st
     tg_sequential_free(net);
 }
 
+/* An input of width 1 would broadcast against A without complaint; the layer refuses it. */
+static void linear_refuses_an_input_whose_width_is_not_the_fan_in(void **state)
+{
+    fixture *fx = *state;
+    tg_rng rng;
+    tg_rng_seed(&rng, 1);
+    tg_linear layer;
+    assert_true(tg_linear_init(&layer, TG_F64, 3, 2, &rng));
+    tg_tensor *x = tensor(fx, TG_F64, 2, SHAPE(4, 1), VALUES(1, 2, 3, 4));
+
+    assert_null(tg_linear_forward(fx->tape, &layer, x));
+    assert_message_contains(tg_tape_error(fx->tape), "linear", "[4, 1]", "[batch, 3]");
+    tg_linear_destroy(&layer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        TEST(linear_refuses_an_input_whose_width_is_not_the_fan_in),
         TEST(prebias_layer_gradients_follow_their_formulas),
         TEST(prebias_layer_output_is_the_centred_input_times_w_plus_b),
         TEST(linear_and_squash_chains_match_central_differences),

@@ -468,15 +468,31 @@ static void nonfinite_loss_stops_the_run_and_keeps_the_last_checkpoint(void **st
 
 static void nonfinite_loss_before_any_checkpoint_leaves_the_file_alone(void **state)
 {
-    const char *a = in_dir("a.tgc"), *kept = in_dir("kept.tgc");
-    assert_exit(QM7(DATA, in_dir("qm7.mat"), "--steps", "3", "--checkpoint", a), 0);
-    copy_file(a, kept);
+    const char *fresh = in_dir("fresh.tgc");
+    remove(fresh);
 
-    result *r = QM7(DATA, in_dir("hostile.mat"), "--steps", "60", "--checkpoint", a);
+    result *r = QM7(DATA, in_dir("hostile.mat"), "--steps", "60", "--checkpoint", fresh);
     assert_exit(r, 1);
     assert_mentions(r->err, "qm7: loss became ");
     assert_mentions(r->err, "no checkpoint was saved yet; ");
+    assert_false(exists(fresh));
+}
+
+/* A new run refuses to replace a checkpoint, or the data set, at --checkpoint. */
+static void a_new_run_leaves_an_existing_checkpoint_alone(void **state)
+{
+    const char *data = in_dir("qm7.mat"), *a = in_dir("a.tgc"), *kept = in_dir("kept.tgc");
+    assert_exit(QM7(DATA, data, "--steps", "3", "--checkpoint", a), 0);
+    copy_file(a, kept);
+
+    result *r = QM7(DATA, data, "--steps", "5", "--checkpoint", a);
+    assert_exit(r, 2);
+    assert_mentions(r->err, "a.tgc exists; pass --resume to continue that run");
     assert_same_bytes(a, kept);
+
+    r = QM7(DATA, data, "--steps", "5", "--checkpoint", data, "--resume");
+    assert_exit(r, 2);
+    assert_mentions(r->err, "qm7.mat is the data file");
 }
 
 /* ---- refusals -------------------------------------------------------------------------- */
@@ -600,6 +616,7 @@ int main(int argc, char **argv)
         TEST(evaluate_refuses_a_file_that_is_not_a_checkpoint),
         TEST(nonfinite_loss_stops_the_run_and_keeps_the_last_checkpoint),
         TEST(nonfinite_loss_before_any_checkpoint_leaves_the_file_alone),
+        TEST(a_new_run_leaves_an_existing_checkpoint_alone),
         TEST(malformed_arguments_get_the_usage_and_status_2),
         TEST(help_prints_the_usage_on_stdout_and_succeeds),
         TEST(a_missing_data_file_is_refused_with_status_1),

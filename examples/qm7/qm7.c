@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -101,7 +102,8 @@ static void usage(FILE *out)
             "  --threads N        threads for matrix products and updates (default 1)\n"
             "  --checkpoint PATH  save the run to PATH every --checkpoint-every steps, at the\n"
             "                     end, and on SIGINT or SIGTERM, which stop the run after the\n"
-            "                     current step (exit status 130 or 143)\n"
+            "                     current step (exit status 130 or 143). A new run refuses\n"
+            "                     a PATH that exists: continue it with --resume\n"
             "  --checkpoint-every N\n"
             "                     steps between checkpoints (default 10000)\n"
             "  --resume           continue the run saved at --checkpoint PATH up to --steps;\n"
@@ -185,6 +187,30 @@ static bool parse_valued_flag(const char *flag, const char *value, options *o)
     return false;
 }
 
+/*
+ * A new run must not replace a checkpoint that may hold hours of work, nor the data set: an
+ * existing file at --checkpoint is only continued, with --resume.
+ */
+static bool checkpoint_path_is_safe(const options *o)
+{
+    struct stat checkpoint, data;
+    if (!o->checkpoint_path || stat(o->checkpoint_path, &checkpoint) != 0)
+        return true;
+    if (stat(o->data_path, &data) == 0 && data.st_dev == checkpoint.st_dev &&
+        data.st_ino == checkpoint.st_ino) {
+        fprintf(stderr, "qm7: --checkpoint %s is the data file\n", o->checkpoint_path);
+        return false;
+    }
+    if (!o->resume) {
+        fprintf(stderr,
+                "qm7: %s exists; pass --resume to continue that run, or remove the file "
+                "to start a new one\n",
+                o->checkpoint_path);
+        return false;
+    }
+    return true;
+}
+
 /* The flags that only make sense together, or apart. */
 static bool check_combination(options *o)
 {
@@ -203,7 +229,7 @@ static bool check_combination(options *o)
     }
     if (o->checkpoint_path && !o->checkpoint_every)
         o->checkpoint_every = DEFAULT_CHECKPOINT_EVERY;
-    return true;
+    return checkpoint_path_is_safe(o);
 }
 
 static bool parse_options(int argc, char **argv, options *o)
@@ -461,8 +487,8 @@ static bool resume_run(trainer *tr, const options *o)
     if (!tg_checkpoint_load(o->checkpoint_path, tr->model.params, tr->model.n_params, tr->model.avg,
                             &step, &rng)) {
         fprintf(stderr,
-                "qm7: cannot resume: %s\n(resume with the --data, --fold, --seed and --rule of "
-                "the run that wrote the checkpoint)\n",
+                "qm7: cannot resume: %s\n(resume with the --data, --fold, --seed, --rule and "
+                "--batch of the run that wrote the checkpoint)\n",
                 tg_last_error());
         return false;
     }
@@ -597,8 +623,8 @@ static int evaluate_checkpoint(trainer *tr, const options *o, const qm7_features
     if (!tg_checkpoint_load(o->evaluate_path, tr->model.params, tr->model.n_params, tr->model.avg,
                             &step, NULL)) {
         fprintf(stderr,
-                "qm7: cannot evaluate: %s\n(evaluate with the --data, --fold, --seed and --rule "
-                "of the run that wrote the checkpoint)\n",
+                "qm7: cannot evaluate: %s\n(evaluate with the --data, --fold, --seed, --rule and "
+                "--batch of the run that wrote the checkpoint)\n",
                 tg_last_error());
         return 1;
     }
@@ -682,6 +708,10 @@ static int run(const options *o)
     }
     status = o->evaluate_path ? evaluate_checkpoint(&tr, o, &f, &data, &s)
                               : train_and_report(&tr, o, &f, &data, &s);
+    if (tr.csv && (fflush(tr.csv) != 0 || ferror(tr.csv))) {
+        fprintf(stderr, "qm7: writing %s failed: %s\n", o->csv_path, strerror(errno));
+        status = status ? status : 1;
+    }
 
 done:
     trainer_free(&tr);
@@ -699,5 +729,12 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     tg_set_num_threads((int)o.threads);
-    return run(&o);
+    int status = run(&o);
+
+    /* Results that could not be written are lost, so a failed write fails the run. */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "qm7: writing the results failed: %s\n", strerror(errno));
+        return status ? status : 1;
+    }
+    return status;
 }
