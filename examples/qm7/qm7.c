@@ -187,6 +187,23 @@ static bool parse_valued_flag(const char *flag, const char *value, options *o)
     return false;
 }
 
+/* Found before training rather than at the first save, which may be hours away. */
+static bool checkpoint_folder_is_writable(const char *path)
+{
+    char folder[4096];
+    snprintf(folder, sizeof folder, "%s", path);
+    char *slash = strrchr(folder, '/');
+    if (!slash)
+        snprintf(folder, sizeof folder, ".");
+    else
+        slash[slash == folder ? 1 : 0] = '\0';
+    if (access(folder, W_OK) != 0) {
+        fprintf(stderr, "qm7: cannot write a checkpoint in %s: %s\n", folder, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
 /*
  * A new run must not replace a checkpoint that may hold hours of work, nor the data set: an
  * existing file at --checkpoint is only continued, with --resume.
@@ -194,8 +211,10 @@ static bool parse_valued_flag(const char *flag, const char *value, options *o)
 static bool checkpoint_path_is_safe(const options *o)
 {
     struct stat checkpoint, data;
-    if (!o->checkpoint_path || stat(o->checkpoint_path, &checkpoint) != 0)
+    if (!o->checkpoint_path)
         return true;
+    if (stat(o->checkpoint_path, &checkpoint) != 0)
+        return checkpoint_folder_is_writable(o->checkpoint_path);
     if (stat(o->data_path, &data) == 0 && data.st_dev == checkpoint.st_dev &&
         data.st_ino == checkpoint.st_ino) {
         fprintf(stderr, "qm7: --checkpoint %s is the data file\n", o->checkpoint_path);
@@ -583,7 +602,7 @@ static outcome train(trainer *tr, const options *o, const qm7_features *f, const
 
 /* The averaged weights' errors on the training folds and the test fold, as a run ends. */
 static bool report_errors(trainer *tr, const options *o, const qm7_features *f,
-                          const qm7_data *data, const split *s)
+                          const qm7_data *data, const split *s, double train_seconds)
 {
     errors test, training;
     double t0 = now_seconds();
@@ -598,6 +617,11 @@ static bool report_errors(trainer *tr, const options *o, const qm7_features *f,
     printf("test fold %d     MAE %6.2f  RMSE %6.2f kcal/mol  (%" PRId64 " molecules, "
            "evaluated in %.2f s)\n",
            o->test_fold, test.mae, test.rmse, s->n_test, eval_seconds);
+
+    /* The last point of the curve: evaluations during training stop short of the last step. */
+    if (tr->csv && tr->step > tr->first_step)
+        fprintf(tr->csv, "%" PRId64 ",%.4f,%.4f,%.1f\n", tr->step, test.mae, test.rmse,
+                train_seconds);
     return true;
 }
 
@@ -629,7 +653,7 @@ static int evaluate_checkpoint(trainer *tr, const options *o, const qm7_features
         return 1;
     }
     printf("checkpoint %s: step %" PRId64 ", averaged weights\n", o->evaluate_path, step);
-    return report_errors(tr, o, f, data, s) ? 0 : 1;
+    return report_errors(tr, o, f, data, s, 0.0) ? 0 : 1;
 }
 
 static void report_stop(const trainer *tr, const options *o)
@@ -661,7 +685,7 @@ static int train_and_report(trainer *tr, const options *o, const qm7_features *f
         return 1;
 
     report_training(tr, seconds);
-    return report_errors(tr, o, f, data, s) ? 0 : 1;
+    return report_errors(tr, o, f, data, s, seconds) ? 0 : 1;
 }
 
 static bool prepare(const options *o, qm7_data *data, split *s, qm7_features *f)
