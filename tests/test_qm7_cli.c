@@ -478,6 +478,16 @@ static void nonfinite_loss_before_any_checkpoint_leaves_the_file_alone(void **st
     assert_false(exists(fresh));
 }
 
+/* A folder the checkpoint cannot be written to is refused before any training. */
+static void a_checkpoint_folder_that_cannot_be_written_is_refused_at_once(void **state)
+{
+    result *r = QM7(DATA, in_dir("qm7.mat"), "--steps", "5", "--checkpoint",
+                    in_dir("no/such/folder/x.tgc"));
+    assert_exit(r, 2);
+    assert_mentions(r->err, "cannot write a checkpoint in ");
+    assert_mentions(r->err, "no/such/folder: No such file or directory");
+}
+
 /* A new run refuses to replace a checkpoint, or the data set, at --checkpoint. */
 static void a_new_run_leaves_an_existing_checkpoint_alone(void **state)
 {
@@ -617,6 +627,7 @@ int main(int argc, char **argv)
         TEST(nonfinite_loss_stops_the_run_and_keeps_the_last_checkpoint),
         TEST(nonfinite_loss_before_any_checkpoint_leaves_the_file_alone),
         TEST(a_new_run_leaves_an_existing_checkpoint_alone),
+        TEST(a_checkpoint_folder_that_cannot_be_written_is_refused_at_once),
         TEST(malformed_arguments_get_the_usage_and_status_2),
         TEST(help_prints_the_usage_on_stdout_and_succeeds),
         TEST(a_missing_data_file_is_refused_with_status_1),
