@@ -127,13 +127,13 @@ static const double DEFAULT_X_OTHER[3 * 3] = {
 };
 /* clang-format on */
 
-static void usage(const char *program)
+static void usage(FILE *out, const char *program)
 {
-    fprintf(stderr,
+    fprintf(out,
             "usage: %s [--seed N] [--batch B] [--in M] [--out N]\n"
             "  Without arguments: the fixed 4 x 3 -> 2 layer written in the source.\n"
-            "  With any option: random values from seed N (default 1), batch B <= %d,\n"
-            "  fan-in M and fan-out N <= %d (defaults 4, 3, 2).\n",
+            "  With any option: random values from seed N (default 1), batch B from 1 to %d,\n"
+            "  fan-in M and fan-out N each from 1 to %d (defaults 4, 3, 2).\n",
             program, MAX_BATCH, MAX_WIDTH);
 }
 
@@ -170,8 +170,10 @@ static bool parse_args(int argc, char **argv, options *opt)
         } else {
             ok = false;
         }
-        if (!ok)
+        if (!ok) {
+            fprintf(stderr, "prebias_gradients: bad option or value: %s %s\n", flag, value);
             return false;
+        }
         opt->random = true;
     }
     return true;
@@ -937,8 +939,12 @@ static void print_failures(const findings *f)
 int main(int argc, char **argv)
 {
     options opt;
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        usage(stdout, argv[0]);
+        return 0;
+    }
     if (!parse_args(argc, argv, &opt)) {
-        usage(argv[0]);
+        usage(stderr, argv[0]);
         return 2;
     }
 
