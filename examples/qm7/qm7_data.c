@@ -392,6 +392,20 @@ static uint32_t u32_at(const unsigned char *b, bool little)
 
 enum { MI_COMPRESSED = 15, INFLATE_CHUNK = 1 << 16 };
 
+/* Refills z's input from the file when it has run dry, with *left compressed bytes to go. */
+static bool feed_input(z_stream *z, unsigned char *in, FILE *file, size_t *left)
+{
+    if (z->avail_in != 0 || *left == 0)
+        return true;
+    size_t n = *left < INFLATE_CHUNK ? *left : INFLATE_CHUNK;
+    if (fread(in, 1, n, file) != n)
+        return false;
+    *left -= n;
+    z->next_in = in;
+    z->avail_in = (uInt)n;
+    return true;
+}
+
 /*
  * Inflates from the file, with *left compressed bytes to go, until `need` bytes came out in
  * all (*total), keeping the first 8 in head; false if the stream ends or breaks first.
@@ -402,14 +416,8 @@ static bool inflate_at_least(z_stream *z, unsigned char *in, FILE *file, size_t 
     unsigned char out[INFLATE_CHUNK];
     int status = Z_OK;
     while (status == Z_OK && *total < need) {
-        if (z->avail_in == 0 && *left) {
-            size_t n = *left < INFLATE_CHUNK ? *left : INFLATE_CHUNK;
-            if (fread(in, 1, n, file) != n)
-                return false;
-            *left -= n;
-            z->next_in = in;
-            z->avail_in = (uInt)n;
-        }
+        if (!feed_input(z, in, file, left))
+            return false;
         z->next_out = out;
         z->avail_out = sizeof out;
         status = inflate(z, Z_NO_FLUSH);
@@ -434,14 +442,8 @@ static bool inflate_reaches_end(z_stream *z, unsigned char *in, FILE *file, size
     size_t total = 0;
     int status = Z_OK;
     while (status == Z_OK && total <= limit) {
-        if (z->avail_in == 0 && *left) {
-            size_t n = *left < INFLATE_CHUNK ? *left : INFLATE_CHUNK;
-            if (fread(in, 1, n, file) != n)
-                return false;
-            *left -= n;
-            z->next_in = in;
-            z->avail_in = (uInt)n;
-        }
+        if (!feed_input(z, in, file, left))
+            return false;
         z->next_out = out;
         z->avail_out = sizeof out;
         status = inflate(z, Z_NO_FLUSH);
